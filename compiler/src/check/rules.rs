@@ -1,0 +1,908 @@
+//! Domain rules over the evaluated stack (brief §6): model memory fit, tensor parallelism,
+//! rollouts, disaster recovery, worst-case budget, GPU shapes and built-in policy rules.
+//!
+//! Takes: the checker after every declaration was evaluated. Gives: E04xx errors and W04xx
+//! warnings that name the figures in the user's terms.
+
+use super::eval::Checker;
+use super::types::Dim;
+use super::value::{format_duration, format_money, format_size, DeclId, Record, Value};
+use crate::diag::{codes, Diagnostic};
+use crate::source::Span;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// Upper envelope of KV-cache bytes per token per byte of precision, as a multiple of
+/// sqrt(parameters), fitted over Llama-family GQA shapes (1.1B, 8B, 32B, 70B: 0.34, 0.73,
+/// 0.72 and 0.62). Used only when a model omits layers/kv_heads/head_dim.
+pub const KV_ESTIMATE_PER_SQRT_PARAM: f64 = 0.75;
+/// S3 Replication Time Control replicates 99.99 % of objects within 15 minutes.
+pub const REPLICATION_BOUND_MS: f64 = 15.0 * 60e3;
+pub const HOURS_PER_MONTH: f64 = 730.0;
+const MS_PER_HOUR: f64 = 3_600e3;
+
+/// Bytes per parameter of each precision variant.
+pub fn precision_bytes(name: &str) -> Option<f64> {
+    Some(match name {
+        "fp32" => 4.0,
+        "bf16" | "fp16" => 2.0,
+        "fp8" | "int8" => 1.0,
+        "int4" => 0.5,
+        _ => return None,
+    })
+}
+
+/// Memory needed by a model: weights, and the KV cache of one full-context sequence.
+pub struct ModelMemory {
+    pub weights: f64,
+    pub kv_per_token: f64,
+    pub kv_estimated: bool,
+    pub context: f64,
+}
+
+impl ModelMemory {
+    pub fn kv_sequence(&self) -> f64 {
+        self.kv_per_token * self.context
+    }
+}
+
+/// The fit rule's arithmetic (shared with tests that check it against the H100 calibration).
+pub fn model_memory(
+    parameters: f64,
+    bytes: f64,
+    context: f64,
+    shape: Option<(f64, f64, f64)>,
+) -> ModelMemory {
+    let weights = parameters * bytes;
+    let (kv_per_token, kv_estimated) = match shape {
+        Some((layers, kv_heads, head_dim)) => (2.0 * layers * kv_heads * head_dim * bytes, false),
+        None => (KV_ESTIMATE_PER_SQRT_PARAM * parameters.sqrt() * bytes, true),
+    };
+    ModelMemory {
+        weights,
+        kv_per_token,
+        kv_estimated,
+        context,
+    }
+}
+
+#[derive(Clone)]
+struct GpuFacts {
+    name: String,
+    memory: f64,
+    mig: bool,
+}
+
+struct Offer {
+    gpu: usize,
+    gpus: i64,
+    instance: String,
+    /// Cents per millisecond.
+    price: f64,
+}
+
+pub struct Catalog {
+    gpus: HashMap<usize, GpuFacts>,
+    offers: Vec<Offer>,
+}
+
+impl Catalog {
+    fn offer(&self, gpu: usize, gpus: i64) -> Option<&Offer> {
+        self.offers.iter().find(|o| o.gpu == gpu && o.gpus == gpus)
+    }
+}
+
+fn field<'r>(r: &'r Record, name: &str) -> Option<&'r Value> {
+    r.get(name)
+}
+fn int(r: &Record, name: &str) -> Option<i64> {
+    field(r, name).and_then(Value::as_int)
+}
+fn float(r: &Record, name: &str) -> Option<f64> {
+    field(r, name).and_then(Value::as_f64)
+}
+fn range(r: &Record, name: &str) -> Option<(f64, f64)> {
+    let (a, b) = field(r, name)?.as_range()?;
+    Some((a.as_f64()?, b.as_f64()?))
+}
+fn span(r: &Record, name: &str, or: Span) -> Span {
+    r.span_of(name).unwrap_or(or)
+}
+fn variant(c: &Checker, v: Option<&Value>) -> Option<(String, Option<Rc<Record>>)> {
+    match v? {
+        Value::Enum(e, i, p) => Some((c.prog.types.enum_(*e).variants[*i].name.clone(), p.clone())),
+        _ => None,
+    }
+}
+fn variant_index(v: Option<&Value>) -> Option<usize> {
+    match v? {
+        Value::Enum(_, i, _) => Some(*i),
+        _ => None,
+    }
+}
+fn ref_of(v: Option<&Value>) -> Option<DeclId> {
+    match v? {
+        Value::Ref(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn gib(bytes: f64) -> String {
+    format!("{:.1} GiB", bytes / 1_073_741_824.0)
+}
+
+impl Checker<'_> {
+    fn active_of(&mut self, kind: &str) -> Vec<(DeclId, Rc<Record>)> {
+        let Some(schema) = self.prog.std_schema(kind) else {
+            return Vec::new();
+        };
+        let ids = self.kind_list(schema);
+        ids.into_iter()
+            .filter_map(|id| self.record(id, Span::default()).map(|r| (id, r)))
+            .collect()
+    }
+
+    fn decl_span(&self, id: DeclId) -> Span {
+        self.decls[id.0 as usize].name_span
+    }
+
+    fn addr(&self, id: DeclId) -> String {
+        self.decls[id.0 as usize].address()
+    }
+
+    pub fn catalog(&mut self) -> Catalog {
+        let mut gpus = HashMap::new();
+        for (id, r) in self.active_of("gpu_model") {
+            if let (Some(g), Some(Value::Qty(mem, Dim::SIZE))) =
+                (variant_index(field(&r, "gpu")), field(&r, "memory"))
+            {
+                let name = variant(self, field(&r, "gpu"))
+                    .map(|v| v.0)
+                    .unwrap_or_else(|| self.addr(id));
+                gpus.insert(
+                    g,
+                    GpuFacts {
+                        name,
+                        memory: *mem,
+                        mig: matches!(field(&r, "mig"), Some(Value::Bool(true))),
+                    },
+                );
+            }
+        }
+        let mut offers = Vec::new();
+        for (_, r) in self.active_of("gpu_offer") {
+            if let (
+                Some(g),
+                Some(n),
+                Some(Value::Str(inst)),
+                Some(Value::Qty(p, Dim::MONEY_RATE)),
+            ) = (
+                variant_index(field(&r, "gpu")),
+                int(&r, "gpus"),
+                field(&r, "instance"),
+                field(&r, "price"),
+            ) {
+                offers.push(Offer {
+                    gpu: g,
+                    gpus: n,
+                    instance: inst.to_string(),
+                    price: *p,
+                });
+            }
+        }
+        Catalog { gpus, offers }
+    }
+
+    pub fn run_rules(&mut self) {
+        let cat = self.catalog();
+        self.pool_rules(&cat);
+        self.service_rules(&cat);
+        self.dr_rules();
+        self.budget_rules(&cat);
+        self.policy_rules();
+    }
+
+    fn pool_rules(&mut self, cat: &Catalog) {
+        for (id, pool) in self.active_of("gpu_pool") {
+            let (Some(g), Some(n)) = (
+                variant_index(field(&pool, "gpu")),
+                int(&pool, "gpus_per_node"),
+            ) else {
+                continue;
+            };
+            let Some(facts) = cat.gpus.get(&g) else {
+                continue;
+            };
+            if cat.offer(g, n).is_none() {
+                let shapes: Vec<String> = cat
+                    .offers
+                    .iter()
+                    .filter(|o| o.gpu == g)
+                    .map(|o| format!("{} ({})", o.gpus, o.instance))
+                    .collect();
+                self.error(
+                    Diagnostic::error(
+                        codes::NO_INSTANCE,
+                        span(&pool, "gpus_per_node", self.decl_span(id)),
+                        format!("no AWS instance type carries {n} × {}", facts.name),
+                    )
+                    .with_help(format!(
+                        "GPUs per node offered for {}: {}",
+                        facts.name,
+                        shapes.join(", ")
+                    )),
+                );
+            }
+            if let Some(("mig", _)) = variant(self, field(&pool, "sharing"))
+                .as_ref()
+                .map(|(n, p)| (n.as_str(), p))
+            {
+                if !facts.mig {
+                    self.error(
+                        Diagnostic::error(
+                            codes::SHARING,
+                            span(&pool, "sharing", self.decl_span(id)),
+                            format!("{} does not support MIG partitions", facts.name),
+                        )
+                        .with_help("MIG needs A100, H100 or H200; use time_slicing on other GPUs"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// GPU memory one replica can use on `pool`: per GPU, after sharing.
+    fn memory_per_gpu(&self, cat: &Catalog, pool: &Record) -> Option<(f64, String, GpuFacts)> {
+        let g = variant_index(field(pool, "gpu"))?;
+        let facts = cat.gpus.get(&g)?.clone();
+        Some(match variant(self, field(pool, "sharing")) {
+            Some((v, Some(p))) if v == "time_slicing" => {
+                let reps = int(&p, "replicas").unwrap_or(1).max(1) as f64;
+                (
+                    facts.memory / reps,
+                    format!("{} shared {} ways", facts.name, reps),
+                    facts,
+                )
+            }
+            Some((v, Some(p))) if v == "mig" => {
+                let profile = p.get("profile").and_then(Value::as_str).unwrap_or("");
+                let gb: f64 = profile
+                    .split('.')
+                    .nth(1)
+                    .and_then(|s| s.trim_end_matches("gb").parse().ok())
+                    .unwrap_or(0.0);
+                (gb * 1e9, format!("{} MIG {profile}", facts.name), facts)
+            }
+            _ => (facts.memory, facts.name.clone(), facts),
+        })
+    }
+
+    fn service_rules(&mut self, cat: &Catalog) {
+        let mut demand: BTreeMap<DeclId, Vec<(DeclId, f64)>> = BTreeMap::new();
+        for (sid, svc) in self.active_of("service") {
+            let name_span = self.decl_span(sid);
+            let (Some(pool_id), Some(model_id)) =
+                (ref_of(field(&svc, "pool")), ref_of(field(&svc, "model")))
+            else {
+                continue;
+            };
+            let (Some(pool), Some(model)) = (
+                self.record(pool_id, name_span),
+                self.record(model_id, name_span),
+            ) else {
+                continue;
+            };
+            let tp = int(&svc, "tensor_parallel").unwrap_or(1);
+            let per_node = int(&pool, "gpus_per_node").unwrap_or(1);
+            if let Some((_, max)) = range(&svc, "replicas") {
+                demand
+                    .entry(pool_id)
+                    .or_default()
+                    .push((sid, max * tp as f64));
+            }
+            if tp > per_node || (tp > 0 && per_node % tp != 0) {
+                let divisors: Vec<String> = (1..=per_node)
+                    .filter(|d| per_node % d == 0)
+                    .map(|d| d.to_string())
+                    .collect();
+                let msg = if tp > per_node {
+                    format!("tensor_parallel {tp} needs {tp} GPUs in one node, but nodes of `{}` have {per_node}", self.addr(pool_id))
+                } else {
+                    format!("tensor_parallel {tp} does not divide gpus_per_node {per_node} of pool `{}`", self.addr(pool_id))
+                };
+                self.error(
+                    Diagnostic::error(
+                        codes::TENSOR_PARALLEL,
+                        span(&svc, "tensor_parallel", name_span),
+                        msg,
+                    )
+                    .with_label(
+                        span(&pool, "gpus_per_node", self.decl_span(pool_id)),
+                        format!("{per_node} GPUs per node"),
+                    )
+                    .with_help(format!(
+                        "use a tensor_parallel that divides {per_node}: {}",
+                        divisors.join(", ")
+                    )),
+                );
+                continue;
+            }
+            self.fit(cat, sid, &svc, model_id, &model, pool_id, &pool, tp);
+            self.rollout_rules(sid, &svc);
+        }
+        for (pool_id, users) in demand {
+            let Some(pool) = self.record(pool_id, Span::default()) else {
+                continue;
+            };
+            let (Some((_, nodes)), Some(per_node)) =
+                (range(&pool, "nodes"), int(&pool, "gpus_per_node"))
+            else {
+                continue;
+            };
+            let share = match variant(self, field(&pool, "sharing")) {
+                Some((v, Some(p))) if v == "time_slicing" => {
+                    int(&p, "replicas").unwrap_or(1) as f64
+                }
+                _ => 1.0,
+            };
+            let capacity = nodes * per_node as f64 * share;
+            let need: f64 = users.iter().map(|u| u.1).sum();
+            if need > capacity {
+                let who: Vec<String> = users
+                    .iter()
+                    .map(|(s, n)| format!("`{}` {}", self.addr(*s), n))
+                    .collect();
+                self.error(
+                    Diagnostic::warning(
+                        codes::POOL_TOO_SMALL,
+                        span(&pool, "nodes", self.decl_span(pool_id)),
+                        format!("pool `{}` offers at most {capacity} GPUs, its services need up to {need} at their maximum replicas", self.addr(pool_id)),
+                    )
+                    .with_help(format!("raise nodes.max or lower replicas.max ({})", who.join(", "))),
+                );
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        &mut self,
+        cat: &Catalog,
+        sid: DeclId,
+        svc: &Record,
+        model_id: DeclId,
+        model: &Record,
+        pool_id: DeclId,
+        pool: &Record,
+        tp: i64,
+    ) {
+        let name_span = self.decl_span(sid);
+        let Some((prec, _)) = variant(self, field(model, "precision")) else {
+            return;
+        };
+        let (Some(bytes), Some(params), Some(context)) = (
+            precision_bytes(&prec),
+            float(model, "parameters"),
+            int(model, "context_length"),
+        ) else {
+            return;
+        };
+        let Some((per_gpu, gpu_desc, _)) = self.memory_per_gpu(cat, pool) else {
+            return;
+        };
+        let util = match field(svc, "gpu_memory_utilization") {
+            Some(Value::Ratio(r)) => *r,
+            _ => 0.9,
+        };
+        let shape = match (
+            int(model, "layers"),
+            int(model, "kv_heads"),
+            int(model, "head_dim"),
+        ) {
+            (Some(l), Some(h), Some(d)) => Some((l as f64, h as f64, d as f64)),
+            _ => None,
+        };
+        let mem = model_memory(params, bytes, context as f64, shape);
+        let usable = tp as f64 * per_gpu * util;
+        let need = mem.weights + mem.kv_sequence();
+        let model_name = self.addr(model_id);
+        let pct = format!("{}%", super::value::trim_float(util * 100.0));
+        if need > usable {
+            let per_gpu_usable = per_gpu * util;
+            let min_tp = (need / per_gpu_usable).ceil() as i64;
+            let per_node = int(pool, "gpus_per_node").unwrap_or(1);
+            let fits_here = (min_tp..=per_node).find(|t| per_node % t == 0);
+            let mut help = match fits_here {
+                Some(t) => format!("set tensor_parallel = {t} (needs {} GPUs per replica)", t),
+                None => {
+                    // The cheapest catalog shape (GPU-hours per replica) whose node holds it.
+                    let mut best: Option<(f64, String)> = None;
+                    for o in &cat.offers {
+                        let Some(f) = cat.gpus.get(&o.gpu) else {
+                            continue;
+                        };
+                        let Some(t) = (1..=o.gpus)
+                            .find(|t| o.gpus % t == 0 && f.memory * *t as f64 * util >= need)
+                        else {
+                            continue;
+                        };
+                        let cost = o.price * MS_PER_HOUR / 100.0 * t as f64 / o.gpus as f64;
+                        if best.as_ref().is_none_or(|b| cost < b.0) {
+                            let text = format!(
+                                "{} with tensor_parallel = {t} ({}, about {}/h per replica)",
+                                f.name,
+                                o.instance,
+                                format_money(cost)
+                            );
+                            best = Some((cost, text));
+                        }
+                    }
+                    match best {
+                        Some((_, first)) => format!("use a larger GPU, e.g. {first}"),
+                        None => {
+                            "no single node in the catalog holds it; quantize the model".to_string()
+                        }
+                    }
+                }
+            };
+            if bytes > 1.0 {
+                help.push_str(", or serve an fp8/int4 quantized model");
+            }
+            let kv = if mem.kv_estimated {
+                "estimated KV cache"
+            } else {
+                "KV cache"
+            };
+            self.error(
+                Diagnostic::error(
+                    codes::MODEL_DOES_NOT_FIT,
+                    name_span,
+                    format!(
+                        "model `{model_name}` does not fit: it needs {} of weights + {} of {kv} for one {context}-token sequence; {tp} × {gpu_desc} hold{} {} at {pct}",
+                        gib(mem.weights),
+                        gib(mem.kv_sequence()),
+                        if tp == 1 { "s" } else { "" },
+                        gib(usable)
+                    ),
+                )
+                .with_label(span(model, "parameters", self.decl_span(model_id)), format!("{} parameters × {bytes} bytes ({prec})", count(params)))
+                .with_label(span(pool, "gpu", self.decl_span(pool_id)), format!("{}: {} per GPU", gpu_desc, gib(per_gpu)))
+                .with_help(help),
+            );
+            return;
+        }
+        let sequences = ((usable - mem.weights) / mem.kv_sequence()).floor();
+        let max_batch = int(svc, "max_batch").unwrap_or(1);
+        if sequences < max_batch as f64 {
+            let at = svc
+                .fields
+                .get("max_batch")
+                .and_then(|f| f.name_span.map(|_| f.span))
+                .unwrap_or(name_span);
+            self.error(
+                Diagnostic::warning(
+                    codes::BATCH_BELOW_MAX,
+                    at,
+                    format!(
+                        "only {sequences} full-context ({context}-token) sequences of `{model_name}` fit beside its weights; max_batch is {max_batch}"
+                    ),
+                )
+                .with_help(format!(
+                    "weights take {} of {}; each full sequence needs {}{}. Shorter requests share the cache; raise tensor_parallel or lower max_batch to guarantee it",
+                    gib(mem.weights),
+                    gib(usable),
+                    format_size(mem.kv_sequence()),
+                    if mem.kv_estimated { " (estimated: give layers, kv_heads, head_dim for the exact figure)" } else { "" }
+                )),
+            );
+        }
+    }
+
+    fn rollout_rules(&mut self, sid: DeclId, svc: &Record) {
+        let name_span = self.decl_span(sid);
+        let Some((kind, Some(payload))) = variant(self, field(svc, "rollout")) else {
+            return;
+        };
+        let rollout_span = span(svc, "rollout", name_span);
+        match kind.as_str() {
+            "canary" => {
+                let steps: Vec<f64> = match field(&payload, "steps") {
+                    Some(Value::List(xs)) => xs.iter().filter_map(Value::as_f64).collect(),
+                    _ => return,
+                };
+                let at = span(&payload, "steps", rollout_span);
+                let shown: Vec<String> = steps
+                    .iter()
+                    .map(|s| format!("{}%", super::value::trim_float(s * 100.0)))
+                    .collect();
+                if let Some(w) = steps.windows(2).find(|w| w[1] <= w[0]) {
+                    self.error(
+                        Diagnostic::error(
+                            codes::ROLLOUT,
+                            at,
+                            format!(
+                                "canary steps must strictly increase: {} comes after {}",
+                                pctf(w[1]),
+                                pctf(w[0])
+                            ),
+                        )
+                        .with_help("list the traffic shares in increasing order, ending at 100%"),
+                    );
+                } else if steps.iter().any(|s| *s <= 0.0 || *s > 1.0) {
+                    self.error(Diagnostic::error(
+                        codes::ROLLOUT,
+                        at,
+                        "canary steps must lie in (0%, 100%]",
+                    ));
+                } else if steps.last().is_some_and(|l| (l - 1.0).abs() > 1e-9) {
+                    self.error(
+                        Diagnostic::error(
+                            codes::ROLLOUT,
+                            at,
+                            format!(
+                                "canary steps must end at 100%; [{}] stops at {}",
+                                shown.join(", "),
+                                shown.last().map_or("", String::as_str)
+                            ),
+                        )
+                        .with_primary_label(
+                            "the rollout would never send all traffic to the new version",
+                        )
+                        .with_help(format!("add a final step: [{}, 100%]", shown.join(", "))),
+                    );
+                }
+            }
+            "ab" => {
+                let Some(Value::Map(variants)) = field(&payload, "variants") else {
+                    return;
+                };
+                let total: f64 = variants
+                    .values()
+                    .filter_map(|v| {
+                        v.as_record()
+                            .and_then(|r| r.get("weight"))
+                            .and_then(Value::as_f64)
+                    })
+                    .sum();
+                if (total - 1.0).abs() > 1e-9 {
+                    self.error(
+                        Diagnostic::error(
+                            codes::ROLLOUT,
+                            span(&payload, "variants", rollout_span),
+                            format!("A/B weights sum to {}, not 100%", pctf(total)),
+                        )
+                        .with_help("make the variants' weights add up to 100%"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dr_rules(&mut self) {
+        for (id, dr) in self.active_of("dr") {
+            let name_span = self.decl_span(id);
+            if let (Some(Value::Str(p)), Some(Value::Str(s))) =
+                (field(&dr, "primary"), field(&dr, "secondary"))
+            {
+                if p == s {
+                    self.error(
+                        Diagnostic::error(
+                            codes::DR_REGIONS,
+                            span(&dr, "secondary", name_span),
+                            format!("secondary region is the primary region (\"{s}\")"),
+                        )
+                        .with_label(span(&dr, "primary", name_span), "primary set here")
+                        .with_help("recover into a different region"),
+                    );
+                }
+            }
+            let Some(Value::Qty(rpo, Dim::DURATION)) = field(&dr, "rpo") else {
+                continue;
+            };
+            let rpo = *rpo;
+            let rpo_span = span(&dr, "rpo", name_span);
+            let replicated: Vec<DeclId> = match field(&dr, "replicate") {
+                Some(Value::List(xs)) => xs.iter().filter_map(|x| ref_of(Some(x))).collect(),
+                _ => Vec::new(),
+            };
+            if !replicated.is_empty() && rpo < REPLICATION_BOUND_MS {
+                self.error(
+                    Diagnostic::error(
+                        codes::RPO_UNMET,
+                        rpo_span,
+                        format!(
+                            "an RPO of {} is below the 15m bound of S3 replication",
+                            format_duration(rpo)
+                        ),
+                    )
+                    .with_help(
+                        "S3 Replication Time Control replicates within 15 minutes; set rpo >= 15m",
+                    ),
+                );
+            }
+            let backup = field(&dr, "backup").and_then(Value::as_record).cloned();
+            let (targets, every, every_span) = match &backup {
+                Some(b) => (
+                    match field(b, "targets") {
+                        Some(Value::List(xs)) => {
+                            xs.iter().filter_map(|x| ref_of(Some(x))).collect()
+                        }
+                        _ => Vec::new(),
+                    },
+                    match field(b, "every") {
+                        Some(Value::Qty(e, Dim::DURATION)) => Some(*e),
+                        _ => None,
+                    },
+                    span(b, "every", name_span),
+                ),
+                None => (Vec::new(), None, name_span),
+            };
+            for t in targets {
+                if replicated.contains(&t) {
+                    continue;
+                }
+                let Some(every) = every else { continue };
+                if every <= rpo {
+                    continue;
+                }
+                let tier = self
+                    .record(t, name_span)
+                    .and_then(|r| variant(self, field(&r, "tier")).map(|v| v.0));
+                let tname = self.addr(t);
+                if matches!(tier.as_deref(), Some("cold" | "archive")) {
+                    self.error(
+                        Diagnostic::info(
+                            codes::RPO_NOT_ENFORCED,
+                            every_span,
+                            format!(
+                                "`{tname}` is in the {} tier: its recovery point is its backup every {}, not the RPO of {}",
+                                tier.unwrap_or_default(),
+                                format_duration(every),
+                                format_duration(rpo)
+                            ),
+                        )
+                        .with_help(format!("add `{tname}` to `replicate` if it must meet the RPO")),
+                    );
+                    continue;
+                }
+                self.error(
+                    Diagnostic::error(
+                        codes::RPO_UNMET,
+                        every_span,
+                        format!("backups every {} cannot meet the RPO of {} for `{tname}`, which is not replicated", format_duration(every), format_duration(rpo)),
+                    )
+                    .with_label(rpo_span, format!("RPO of {}", format_duration(rpo)))
+                    .with_help(format!("add `{tname}` to `replicate` (S3 replication meets RPOs from 15m), or lower the RPO target")),
+                );
+            }
+        }
+    }
+
+    fn budget_rules(&mut self, cat: &Catalog) {
+        let budgets = self.active_of("budget");
+        if budgets.is_empty() {
+            return;
+        }
+        struct Line {
+            id: DeclId,
+            text: String,
+            worst: f64,
+            expected: f64,
+        }
+        let mut lines = Vec::new();
+        for (id, pool) in self.active_of("gpu_pool") {
+            let (Some(g), Some(n), Some((lo, hi))) = (
+                variant_index(field(&pool, "gpu")),
+                int(&pool, "gpus_per_node"),
+                range(&pool, "nodes"),
+            ) else {
+                continue;
+            };
+            let Some(offer) = cat.offer(g, n) else {
+                continue;
+            };
+            let hourly = offer.price * MS_PER_HOUR / 100.0;
+            let monthly = |nodes: f64| nodes * offer.price * MS_PER_HOUR * HOURS_PER_MONTH / 100.0;
+            let cap = variant(self, field(&pool, "capacity")).map_or("on_demand".into(), |v| v.0);
+            let capacity_note = if cap == "spot" {
+                "spot, priced on demand for the worst case"
+            } else {
+                "on demand"
+            };
+            lines.push(Line {
+                id,
+                text: format!(
+                    "{hi} × {} ({capacity_note}) at {}/h = {}/month",
+                    offer.instance,
+                    format_money(hourly),
+                    format_money(monthly(hi))
+                ),
+                worst: monthly(hi),
+                expected: monthly(lo),
+            });
+        }
+        let worst: f64 = lines.iter().map(|l| l.worst).sum();
+        let expected: f64 = lines.iter().map(|l| l.expected).sum();
+        for (bid, b) in budgets {
+            let Some(Value::Qty(limit, Dim::MONEY_RATE)) = field(&b, "limit") else {
+                continue;
+            };
+            let limit_month = limit * MS_PER_HOUR * HOURS_PER_MONTH / 100.0;
+            let limit_span = span(&b, "limit", self.decl_span(bid));
+            if worst > limit_month {
+                let mut d = Diagnostic::error(
+                    codes::BUDGET_EXCEEDED,
+                    limit_span,
+                    format!(
+                        "worst-case cost {}/month exceeds the budget `{}` of {}/month",
+                        format_money(worst),
+                        self.addr(bid),
+                        format_money(limit_month)
+                    ),
+                );
+                let mut sorted: Vec<&Line> = lines.iter().collect();
+                sorted.sort_by(|a, b| b.worst.total_cmp(&a.worst));
+                for l in &sorted {
+                    d = d.with_label(
+                        self.decl_span(l.id),
+                        format!("pool `{}`: {}", self.addr(l.id), l.text),
+                    );
+                }
+                if let Some(top) = sorted.first() {
+                    d = d.with_help(format!(
+                        "lower nodes.max of `{}` or raise the limit; prices are on-demand us-east-1 list prices of 2026-07-06 (730 h per month)",
+                        self.addr(top.id)
+                    ));
+                }
+                self.error(d);
+                continue;
+            }
+            let first_alert = match field(&b, "alerts") {
+                Some(Value::List(xs)) => xs
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .fold(f64::INFINITY, f64::min),
+                _ => f64::INFINITY,
+            };
+            if first_alert.is_finite() && expected > first_alert * limit_month {
+                self.error(
+                    Diagnostic::warning(
+                        codes::EXPECTED_COST,
+                        span(&b, "alerts", limit_span),
+                        format!(
+                            "expected cost {}/month (every pool at its minimum) already passes the first alert at {} of {}/month",
+                            format_money(expected),
+                            pctf(first_alert),
+                            format_money(limit_month)
+                        ),
+                    )
+                    .with_help("the alert would fire every month; raise it or the limit"),
+                );
+            }
+        }
+    }
+
+    fn policy_rules(&mut self) {
+        let policies = self.active_of("policy");
+        let Some((pid, policy)) = policies.first().cloned() else {
+            return;
+        };
+        let pname = self.addr(pid);
+        let rules: BTreeMap<String, bool> = match field(&policy, "rules") {
+            Some(Value::Map(m)) => m
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    Value::Bool(b) => Some((k.clone(), *b)),
+                    _ => None,
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        const RULES: &[&str] = &[
+            "encryption_at_rest",
+            "no_public_buckets",
+            "digests_pinned",
+            "images_pinned",
+        ];
+        for k in rules.keys() {
+            if !RULES.contains(&k.as_str()) {
+                let mut d = Diagnostic::error(
+                    codes::UNKNOWN_FIELD,
+                    span(&policy, "rules", self.decl_span(pid)),
+                    format!("unknown policy rule `{k}`"),
+                );
+                d = match super::suggest(k, RULES.iter().copied()) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("rules: {}", RULES.join(", "))),
+                };
+                self.error(d);
+            }
+        }
+        let on = |r: &str| rules.get(r).copied().unwrap_or(true);
+        let required =
+            variant(self, field(&policy, "encryption_at_rest")).is_some_and(|v| v.0 == "required");
+        let storages = self.active_of("storage");
+        let cdn_origins: Vec<DeclId> = self
+            .active_of("cdn")
+            .iter()
+            .filter_map(|(_, c)| ref_of(field(c, "origin")))
+            .collect();
+        for (sid, st) in &storages {
+            let ns = self.decl_span(*sid);
+            if on("encryption_at_rest")
+                && required
+                && variant(self, field(st, "encryption")).is_some_and(|v| v.0 == "off")
+            {
+                self.error(
+                    Diagnostic::error(codes::POLICY_RULE, span(st, "encryption", ns), format!("storage `{}` is not encrypted at rest", self.addr(*sid)))
+                        .with_label(self.decl_span(pid), format!("policy `{pname}` requires encryption at rest (rule encryption_at_rest)"))
+                        .with_help("set `encryption = kms`"),
+                );
+            }
+            if on("no_public_buckets")
+                && matches!(field(st, "public"), Some(Value::Bool(true)))
+                && !cdn_origins.contains(sid)
+            {
+                self.error(
+                    Diagnostic::error(
+                        codes::POLICY_RULE,
+                        span(st, "public", ns),
+                        format!(
+                            "storage `{}` is public with no cdn in front",
+                            self.addr(*sid)
+                        ),
+                    )
+                    .with_label(
+                        self.decl_span(pid),
+                        format!("policy `{pname}` forbids it (rule no_public_buckets)"),
+                    )
+                    .with_help(
+                        "keep it private and serve it through a `cdn` with origin access control",
+                    ),
+                );
+            }
+        }
+        if on("digests_pinned") {
+            for (mid, m) in self.active_of("model") {
+                if matches!(field(&m, "digest"), Some(Value::None)) {
+                    self.error(
+                        Diagnostic::warning(codes::POLICY_ADVICE, self.decl_span(mid), format!("model `{}` is not pinned by digest", self.addr(mid)))
+                            .with_help("set `digest = \"sha256:…\"` so every replica loads the same bytes (rule digests_pinned)"),
+                    );
+                }
+            }
+        }
+        if on("images_pinned") {
+            for (pid2, p) in self.active_of("pipeline") {
+                if let Some(Value::Str(img)) = field(&p, "image") {
+                    if !img.contains("@sha256:") {
+                        self.error(
+                            Diagnostic::warning(
+                                codes::POLICY_ADVICE,
+                                span(&p, "image", self.decl_span(pid2)),
+                                format!("image \"{img}\" is not pinned by digest"),
+                            )
+                            .with_help("reference it as image@sha256:… (rule images_pinned)"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pctf(x: f64) -> String {
+    format!("{}%", super::value::trim_float(x * 100.0))
+}
+
+/// `70B`, `335M` or the plain number.
+fn count(x: f64) -> String {
+    if x >= 1e9 {
+        format!("{}B", super::value::trim_float((x / 1e8).round() / 10.0))
+    } else if x >= 1e6 {
+        format!("{}M", super::value::trim_float((x / 1e5).round() / 10.0))
+    } else {
+        super::value::trim_float(x)
+    }
+}

@@ -1,0 +1,70 @@
+//! The registry of diagnostic codes: each stable code, its one-line title and its long form
+//! (`codes/<CODE>.md`, printed by `aistack explain`). Codes by stage: E01xx syntax, E02xx names
+//! and modules, E03xx types and units, E04xx domain rules and policy, W04xx warnings.
+
+macro_rules! declare_codes {
+    ($($name:ident = $code:literal, $title:literal;)*) => {
+        $(pub const $name: &str = $code;)*
+        /// Every code with its title and long form, in code order.
+        pub const ALL: &[(&str, &str, &str)] = &[
+            $(($code, $title, include_str!(concat!("codes/", $code, ".md"))),)*
+        ];
+    };
+}
+
+declare_codes! {
+    SYNTAX = "E0101", "syntax error";
+    UNTERMINATED_STRING = "E0102", "unterminated string";
+    UNTERMINATED_COMMENT = "E0103", "unterminated block comment";
+    BAD_CHARACTER = "E0104", "character not allowed here";
+    UNKNOWN_UNIT = "E0105", "unknown unit";
+    BAD_NUMBER = "E0106", "malformed number";
+    BAD_ESCAPE = "E0107", "unknown escape in a string";
+    UNKNOWN_NAME = "E0201", "unknown name";
+    DUPLICATE_NAME = "E0202", "name declared twice";
+    DUPLICATE_FIELD = "E0203", "field set twice";
+    IMPORT_ESCAPES_ROOT = "E0204", "import leaves the stack's root folder";
+    IMPORT_UNREADABLE = "E0205", "imported module cannot be read";
+    IMPORT_CYCLE = "E0206", "modules import each other";
+    CYCLE = "E0207", "definition depends on itself";
+    STACK_COUNT = "E0208", "a root file needs exactly one stack";
+    UNKNOWN_KIND = "E0209", "unknown declaration kind";
+    UNKNOWN_FIELD = "E0210", "unknown field";
+    MISSING_FIELD = "E0211", "required field missing";
+    PARAM_VALUE = "E0212", "param has no usable value";
+    AMBIGUOUS_NAME = "E0213", "name is both a variant and a declaration";
+    UNKNOWN_TYPE = "E0214", "unknown type";
+    DUPLICATE_KEY = "E0215", "duplicate instance key";
+    TYPE_MISMATCH = "E0301", "type mismatch";
+    UNIT_MISMATCH = "E0302", "units do not match";
+    WRONG_KIND = "E0303", "reference to the wrong kind of declaration";
+    SECRET_MISUSE = "E0304", "secret used where it could leak";
+    UNKNOWN_VARIANT = "E0305", "unknown enum variant";
+    UNKNOWN_SIGNAL = "E0306", "unknown run-time signal";
+    BAD_OPERATION = "E0307", "operation not defined for these values";
+    BAD_CALL = "E0308", "wrong arguments to a built-in function";
+    NOT_FOUND = "E0309", "index or key not found";
+    ARITHMETIC = "E0310", "arithmetic error";
+    CONSTRAINT = "E0401", "constraint not met";
+    ASSERT_FAILED = "E0402", "assertion failed";
+    MODEL_DOES_NOT_FIT = "E0403", "model does not fit its GPUs";
+    TENSOR_PARALLEL = "E0404", "tensor parallelism does not match the pool";
+    ROLLOUT = "E0405", "rollout never completes or splits wrongly";
+    RPO_UNMET = "E0406", "disaster-recovery target cannot meet its RPO";
+    DR_REGIONS = "E0407", "disaster-recovery regions are the same";
+    BUDGET_EXCEEDED = "E0408", "worst-case cost exceeds the budget";
+    POLICY_RULE = "E0409", "built-in policy rule violated";
+    NO_INSTANCE = "E0410", "no instance type offers this GPU shape";
+    SHARING = "E0411", "GPU sharing not supported";
+    BATCH_BELOW_MAX = "W0401", "fewer full-context sequences fit than max_batch";
+    EXPECTED_COST = "W0402", "expected cost passes the first budget alert";
+    POLICY_ADVICE = "W0403", "built-in policy advice";
+    RPO_NOT_ENFORCED = "W0404", "RPO not enforced for a cold or archive tier";
+    UNUSED = "W0405", "declared but never used";
+    POOL_TOO_SMALL = "W0406", "pool too small for its services at maximum replicas";
+}
+
+/// The entry for `code` (case-insensitive), if it exists.
+pub fn lookup(code: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    ALL.iter().find(|(c, _, _)| c.eq_ignore_ascii_case(code))
+}

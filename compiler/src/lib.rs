@@ -1,0 +1,15 @@
+//! aistack: a typed infrastructure-as-code compiler for AI stacks.
+//!
+//! ```text
+//! source ──lex──▶ tokens ──parse──▶ ast::File ──load──▶ Program ──check──▶ Analysis
+//!                                                  (modules, types)   (values, diagnostics)
+//! ```
+//! `fmt` works on tokens and comments and never changes meaning.
+#![deny(clippy::unwrap_used)]
+
+pub mod check;
+pub mod diag;
+pub mod fmt;
+pub mod source;
+pub mod syntax;
+pub mod world;

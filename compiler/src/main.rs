@@ -1,0 +1,238 @@
+//! The `aistack` command line: clap in, library calls, diagnostics out, exit code.
+//!
+//! Exit codes: 0 no errors (warnings allowed), 1 the stack has errors, 2 usage or I/O failure.
+
+use aistack::check::{self, Analysis};
+use aistack::diag::{self, codes, render};
+use aistack::world::DiskWorld;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "aistack",
+    version,
+    about = "Typed infrastructure-as-code for AI stacks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Type-check a stack: names, types, units and domain rules.
+    Check {
+        /// The root `.ai-stack` file.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Set a param: --param NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Colour the report (default: when printing to a terminal).
+        #[arg(long)]
+        color: Option<bool>,
+    },
+    /// Rewrite a file in the canonical layout.
+    Fmt {
+        file: PathBuf,
+        /// Report only; exit 1 when the file would change.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the long explanation of a diagnostic code, e.g. `aistack explain E0403`.
+    Explain {
+        /// A code such as E0403; without one, list every code.
+        code: Option<String>,
+    },
+}
+
+fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("--param takes NAME=VALUE, got `{p}`")),
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Check {
+            file,
+            format,
+            params,
+            color,
+        } => {
+            let params = match parse_params(&params) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Err(e) = std::fs::metadata(&file) {
+                eprintln!("error: cannot read {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+            let analysis = check::check(&DiskWorld, &file, &params);
+            report(
+                &analysis,
+                format,
+                color.unwrap_or_else(|| std::io::stdout().is_terminal()),
+            );
+            if analysis.has_errors() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Fmt { file, check } => fmt(&file, check),
+        Command::Explain { code } => explain(code.as_deref()),
+    }
+}
+
+fn report(a: &Analysis, format: Format, color: bool) {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let v = diag::json::report(&a.diags, &a.prog.sources);
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            );
+        }
+        Format::Human => {
+            for d in &a.diags {
+                let _ = write!(out, "{}", render::render(d, &a.prog.sources, color));
+            }
+            let name = a
+                .prog
+                .sources
+                .get(a.prog.module(a.prog.root).file)
+                .map_or("", |f| f.name.as_str());
+            let verdict = if a.has_errors() { "failed" } else { "ok" };
+            let _ = writeln!(out, "{name}: {verdict}, {}", render::summary(&a.diags));
+        }
+    }
+}
+
+fn fmt(file: &PathBuf, check_only: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let formatted = match aistack::fmt::format(&text) {
+        Ok(f) => f,
+        Err(diags) => {
+            let mut map = aistack::source::SourceMap::default();
+            map.add(aistack::source::SourceFile::new(
+                file.display().to_string(),
+                text.clone(),
+            ));
+            for d in diags {
+                eprint!(
+                    "{}",
+                    render::render(&d, &map, std::io::stderr().is_terminal())
+                );
+            }
+            eprintln!(
+                "{}: not formatted: fix the syntax errors first",
+                file.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    if formatted == text {
+        return ExitCode::SUCCESS;
+    }
+    if check_only {
+        println!("{}: would be reformatted", file.display());
+        return ExitCode::from(1);
+    }
+    match write_atomically(file, &formatted) {
+        Ok(()) => {
+            println!("{}: formatted", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", file.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes through a temporary file in the same folder and renames it over the target, so a
+/// crash never leaves a half-written file.
+fn write_atomically(path: &PathBuf, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.aistack-fmt.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn explain(code: Option<&str>) -> ExitCode {
+    match code {
+        None => {
+            for (c, title, _) in codes::ALL {
+                println!("{c}  {title}");
+            }
+            ExitCode::SUCCESS
+        }
+        Some(c) => match codes::lookup(c) {
+            Some((_, _, doc)) => {
+                print!("{doc}");
+                if !doc.ends_with('\n') {
+                    println!();
+                }
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("error: no diagnostic code `{c}`; `aistack explain` lists them");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
