@@ -35,9 +35,7 @@ struct Line<'a> {
 fn layout(text: &str) -> String {
     let lexed = lex(FileId(0), text);
     // Per line: depth at start, first/last token, whether the line is inside a string/comment.
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
+    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let line_of = |off: usize| line_starts.partition_point(|&s| s <= off) - 1;
     let n = line_starts.len();
     let mut depth_at = vec![usize::MAX; n];
@@ -67,11 +65,7 @@ fn layout(text: &str) -> String {
                 in_string = in_string.saturating_sub(1);
                 let end_line = line_of(span.end as usize);
                 if in_string == 0 {
-                    for v in verbatim
-                        .iter_mut()
-                        .take(end_line + 1)
-                        .skip(string_start_line + 1)
-                    {
+                    for v in verbatim.iter_mut().take(end_line + 1).skip(string_start_line + 1) {
                         *v = true;
                     }
                     last_tok[end_line] = Some(tok);
@@ -87,10 +81,7 @@ fn layout(text: &str) -> String {
         tokens_on[l].push(tok);
     }
     for c in &lexed.comments {
-        let (a, b) = (
-            line_of(c.start as usize),
-            line_of(c.end.saturating_sub(1) as usize),
-        );
+        let (a, b) = (line_of(c.start as usize), line_of(c.end.saturating_sub(1) as usize));
         for v in verbatim.iter_mut().take(b + 1).skip(a + 1) {
             *v = true;
         }
@@ -105,43 +96,24 @@ fn layout(text: &str) -> String {
         let raw = &text[start..end];
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if verbatim[i] {
-            lines.push(Line {
-                body: raw,
-                depth: 0,
-                continued: false,
-                field: None,
-                verbatim: true,
-            });
+            lines.push(Line { body: raw, depth: 0, continued: false, field: None, verbatim: true });
             continue;
         }
         let body = raw.trim();
-        let mut d = if depth_at[i] == usize::MAX {
-            next_depth(&depth_at, i).unwrap_or(carry)
-        } else {
-            depth_at[i]
-        };
+        let mut d = if depth_at[i] == usize::MAX { next_depth(&depth_at, i).unwrap_or(carry) } else { depth_at[i] };
         if let Some(Token::Op("}" | "]" | ")")) = first_tok[i] {
             d = d.saturating_sub(1);
         }
         carry = d;
         let continued = first_tok[i].is_some_and(|t| {
-            matches!(
-                t,
-                Token::Kw(crate::syntax::token::Kw::Else | crate::syntax::token::Kw::Then)
-            ) || matches!(
-                t,
-                Token::Op(
-                    "||" | "&&" | "+" | "*" | "/" | "==" | "!=" | "<" | ">" | "<=" | ">=" | ".."
-                )
-            )
+            matches!(t, Token::Kw(crate::syntax::token::Kw::Else | crate::syntax::token::Kw::Then))
+                || matches!(t, Token::Op("||" | "&&" | "+" | "*" | "/" | "==" | "!=" | "<" | ">" | "<=" | ">=" | ".."))
         }) || prev_last
             .is_some_and(|t| matches!(t, Token::Op("=" | "||" | "&&" | "+" | "-" | "*" | "/")));
         let toks = &tokens_on[i];
         let opens_block = last_tok[i].is_some_and(|t| matches!(t, Token::Op("{")));
         let field = match (toks.first(), toks.get(1)) {
-            (Some(Token::Ident(name)), Some(Token::Op("=")))
-                if !opens_block && body.starts_with(name.as_str()) =>
-            {
+            (Some(Token::Ident(name)), Some(Token::Op("="))) if !opens_block && body.starts_with(name.as_str()) => {
                 Some(name.len())
             }
             _ => None,
@@ -149,23 +121,13 @@ fn layout(text: &str) -> String {
         if first_tok[i].is_some() {
             prev_last = last_tok[i];
         }
-        lines.push(Line {
-            body,
-            depth: d,
-            continued,
-            field,
-            verbatim: false,
-        });
+        lines.push(Line { body, depth: d, continued, field, verbatim: false });
     }
     render(&lines)
 }
 
 fn next_depth(depth_at: &[usize], i: usize) -> Option<usize> {
-    depth_at
-        .iter()
-        .skip(i + 1)
-        .find(|d| **d != usize::MAX)
-        .copied()
+    depth_at.iter().skip(i + 1).find(|d| **d != usize::MAX).copied()
 }
 
 fn render(lines: &[Line]) -> String {
@@ -194,17 +156,11 @@ fn render(lines: &[Line]) -> String {
         if line.field.is_some() && !line.continued {
             let mut j = i;
             let mut width = 0;
-            let member = |l: &Line| {
-                l.field.is_some() && !l.verbatim && l.depth == line.depth && !l.continued
-            };
+            let member = |l: &Line| l.field.is_some() && !l.verbatim && l.depth == line.depth && !l.continued;
             loop {
                 // Comment lines between two members do not break the run.
                 let mut k = j;
-                while k > i
-                    && k < lines.len()
-                    && lines[k].body.starts_with("//")
-                    && !lines[k].verbatim
-                {
+                while k > i && k < lines.len() && lines[k].body.starts_with("//") && !lines[k].verbatim {
                     k += 1;
                 }
                 if k < lines.len() && k != j && member(&lines[k]) {
@@ -225,11 +181,7 @@ fn render(lines: &[Line]) -> String {
                 match l.field {
                     Some(len) if !l.continued => {
                         let (name, rest) = l.body.split_at(len);
-                        let rest = rest
-                            .trim_start()
-                            .strip_prefix('=')
-                            .unwrap_or(rest)
-                            .trim_start();
+                        let rest = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim_start();
                         out.push_str(name);
                         out.push_str(&" ".repeat(width - len + 1));
                         out.push_str("= ");

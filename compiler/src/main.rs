@@ -11,11 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "aistack",
-    version,
-    about = "Typed infrastructure-as-code for AI stacks"
-)]
+#[command(name = "aistack", version, about = "Typed infrastructure-as-code for AI stacks")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,25 +61,35 @@ fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// Stack for the compiler's thread: recursion follows the input's expression depth, which
+/// the lexer bounds for brackets but not for long operator chains.
+const STACK_BYTES: usize = 1 << 30;
+
 fn main() -> ExitCode {
+    let worker = std::thread::Builder::new().name("aistack".into()).stack_size(STACK_BYTES).spawn(run);
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => {
+            eprintln!("error: aistack crashed; this is a bug, please report it with the input");
+            ExitCode::from(101)
+        }
+        Err(e) => {
+            eprintln!("error: cannot start the compiler thread: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     match cli.command {
-        Command::Check {
-            file,
-            format,
-            params,
-            color,
-        } => {
+        Command::Check { file, format, params, color } => {
             let params = match parse_params(&params) {
                 Ok(p) => p,
                 Err(e) => {
@@ -96,11 +102,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             let analysis = check::check(&DiskWorld, &file, &params);
-            report(
-                &analysis,
-                format,
-                color.unwrap_or_else(|| std::io::stdout().is_terminal()),
-            );
+            report(&analysis, format, color.unwrap_or_else(|| std::io::stdout().is_terminal()));
             if analysis.has_errors() {
                 ExitCode::from(1)
             } else {
@@ -117,21 +119,13 @@ fn report(a: &Analysis, format: Format, color: bool) {
     match format {
         Format::Json => {
             let v = diag::json::report(&a.diags, &a.prog.sources);
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&v).unwrap_or_default()
-            );
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Human => {
             for d in &a.diags {
                 let _ = write!(out, "{}", render::render(d, &a.prog.sources, color));
             }
-            let name = a
-                .prog
-                .sources
-                .get(a.prog.module(a.prog.root).file)
-                .map_or("", |f| f.name.as_str());
+            let name = a.prog.sources.get(a.prog.module(a.prog.root).file).map_or("", |f| f.name.as_str());
             let verdict = if a.has_errors() { "failed" } else { "ok" };
             let _ = writeln!(out, "{name}: {verdict}, {}", render::summary(&a.diags));
         }
@@ -150,20 +144,11 @@ fn fmt(file: &PathBuf, check_only: bool) -> ExitCode {
         Ok(f) => f,
         Err(diags) => {
             let mut map = aistack::source::SourceMap::default();
-            map.add(aistack::source::SourceFile::new(
-                file.display().to_string(),
-                text.clone(),
-            ));
+            map.add(aistack::source::SourceFile::new(file.display().to_string(), text.clone()));
             for d in diags {
-                eprint!(
-                    "{}",
-                    render::render(&d, &map, std::io::stderr().is_terminal())
-                );
+                eprint!("{}", render::render(&d, &map, std::io::stderr().is_terminal()));
             }
-            eprintln!(
-                "{}: not formatted: fix the syntax errors first",
-                file.display()
-            );
+            eprintln!("{}: not formatted: fix the syntax errors first", file.display());
             return ExitCode::from(1);
         }
     };
@@ -189,14 +174,8 @@ fn fmt(file: &PathBuf, check_only: bool) -> ExitCode {
 /// Writes through a temporary file in the same folder and renames it over the target, so a
 /// crash never leaves a half-written file.
 fn write_atomically(path: &PathBuf, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.aistack-fmt.{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -20,22 +20,14 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, range: Range<usize>) -> Span {
-        Span {
-            file,
-            start: range.start as u32,
-            end: range.end as u32,
-        }
+        Span { file, start: range.start as u32, end: range.end as u32 }
     }
     /// The smallest span that covers both (same file assumed; `self` wins otherwise).
     pub fn to(self, other: Span) -> Span {
         if self.file != other.file {
             return self;
         }
-        Span {
-            file: self.file,
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
     pub fn range(self) -> Range<usize> {
         self.start as usize..self.end as usize
@@ -56,11 +48,7 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0u32];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
-        SourceFile {
-            name: name.into(),
-            text,
-            line_starts,
-        }
+        SourceFile { name: name.into(), text, line_starts }
     }
 
     /// 1-based line and character column of a byte offset.
@@ -71,10 +59,7 @@ impl SourceFile {
             Err(i) => i.saturating_sub(1),
         };
         let start = self.line_starts.get(line).copied().unwrap_or(0) as usize;
-        let col = self
-            .text
-            .get(start..offset as usize)
-            .map_or(0, |s| s.chars().count());
+        let col = self.text.get(start..offset as usize).map_or(0, |s| s.chars().count());
         (line + 1, col + 1)
     }
 
@@ -102,9 +87,6 @@ impl SourceMap {
         self.files.get(id.0 as usize)
     }
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f))
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
     }
 }

@@ -39,10 +39,7 @@ impl MemoryWorld {
 
 impl World for MemoryWorld {
     fn read(&self, path: &Path) -> Result<String, String> {
-        self.files
-            .get(&normalize(path))
-            .cloned()
-            .ok_or_else(|| "no such file".to_string())
+        self.files.get(&normalize(path)).cloned().ok_or_else(|| "no such file".to_string())
     }
     fn canonical(&self, path: &Path) -> Option<PathBuf> {
         let p = normalize(path);
@@ -72,25 +69,9 @@ pub fn normalize(path: &Path) -> PathBuf {
 pub const STDLIB: &[(&str, bool, &str)] = &[
     ("std/core", true, include_str!("../../stdlib/core.ai-stack")),
     ("std/gpu", true, include_str!("../../stdlib/gpu.ai-stack")),
-    (
-        "std/storage",
-        true,
-        include_str!("../../stdlib/storage.ai-stack"),
-    ),
-    (
-        "std/serving",
-        true,
-        include_str!("../../stdlib/serving.ai-stack"),
-    ),
-    (
-        "std/training",
-        true,
-        include_str!("../../stdlib/training.ai-stack"),
-    ),
-    (
-        "std/operations",
-        true,
-        include_str!("../../stdlib/operations.ai-stack"),
-    ),
+    ("std/storage", true, include_str!("../../stdlib/storage.ai-stack")),
+    ("std/serving", true, include_str!("../../stdlib/serving.ai-stack")),
+    ("std/training", true, include_str!("../../stdlib/training.ai-stack")),
+    ("std/operations", true, include_str!("../../stdlib/operations.ai-stack")),
     ("std/aws", false, include_str!("../../stdlib/aws.ai-stack")),
 ];

@@ -1,1 +1,243 @@
+//! The data-driven test harness.
+//!
+//! Takes: suite files (`tests/suite/**/*.ai-stack`) split into `--- name ---` sections, each a
+//! whole program whose expected diagnostics are written as comments on the line before the
+//! code they point at:
+//!
+//! ```text
+//! // error[E0302] 13-16: expected a size
+//!   size = 30d
+//! ```
+//!
+//! (`LEVEL[CODE]`, then an optional 1-based column or column range, then an optional message
+//! substring). Gives: for each section, the list of expected diagnostics that were "not
+//! emitted" and emitted diagnostics that were "not annotated". Both must be empty.
+//! A section without a `stack` gets one appended after its last line, so line numbers are
+//! those of the file.
 
+use aistack::check;
+use aistack::world::MemoryWorld;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub const STACK_LINE: &str =
+    "stack suite_stack { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }";
+
+#[derive(Debug)]
+pub struct Section {
+    pub name: String,
+    /// Source of the section, padded with blank lines so line numbers match the suite file.
+    pub source: String,
+    pub expected: Vec<Expected>,
+    /// Extra files of the section (`//// file: NAME` blocks), relative to the root folder.
+    pub files: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    pub severity: String,
+    pub code: String,
+    pub line: usize,
+    pub columns: Option<(usize, Option<usize>)>,
+    pub message: Option<String>,
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}] {}", self.severity, self.code, self.line)?;
+        if let Some((a, b)) = self.columns {
+            write!(f, ":{a}")?;
+            if let Some(b) = b {
+                write!(f, "-{b}")?;
+            }
+        }
+        if let Some(m) = &self.message {
+            write!(f, " {m}")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_annotation(line: &str) -> Option<(String, String, Option<(usize, Option<usize>)>, Option<String>)> {
+    let rest = line.trim_start().strip_prefix("// ")?;
+    let (sev, rest) = rest.split_once('[')?;
+    if !matches!(sev, "error" | "warning" | "info") {
+        return None;
+    }
+    let (code, rest) = rest.split_once(']')?;
+    let rest = rest.trim_start();
+    let (cols, msg) = match rest.split_once(':') {
+        Some((c, m)) if c.chars().all(|ch| ch.is_ascii_digit() || ch == '-') => (c.trim(), Some(m.trim().to_string())),
+        _ if rest.chars().all(|ch| ch.is_ascii_digit() || ch == '-') => (rest.trim(), None),
+        _ => ("", Some(rest.trim_start_matches(':').trim().to_string()).filter(|m| !m.is_empty())),
+    };
+    let columns = if cols.is_empty() {
+        None
+    } else {
+        let mut it = cols.split('-');
+        let a = it.next()?.parse().ok()?;
+        let b = it.next().and_then(|b| b.parse().ok());
+        Some((a, b))
+    };
+    Some((sev.to_string(), code.to_string(), columns, msg))
+}
+
+/// Splits a suite file into sections.
+pub fn sections(text: &str) -> Vec<Section> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(name) = lines[i].strip_prefix("--- ").and_then(|l| l.strip_suffix(" ---")) else {
+            i += 1;
+            continue;
+        };
+        let start = i + 1;
+        let mut end = start;
+        while end < lines.len() && !lines[end].starts_with("--- ") {
+            end += 1;
+        }
+        let mut source = "\n".repeat(start);
+        let mut files = Vec::new();
+        let mut current: Option<(String, String)> = None;
+        let mut expected = Vec::new();
+        let mut pending = Vec::new();
+        for (k, line) in lines[start..end].iter().enumerate() {
+            let lineno = start + k + 1;
+            if let Some(f) = line.strip_prefix("//// file: ") {
+                if let Some(c) = current.take() {
+                    files.push(c);
+                }
+                current = Some((f.trim().to_string(), String::new()));
+                source.push('\n');
+                continue;
+            }
+            if let Some((_, body)) = current.as_mut() {
+                body.push_str(line);
+                body.push('\n');
+                source.push('\n');
+                continue;
+            }
+            source.push_str(line);
+            source.push('\n');
+            if let Some((severity, code, columns, message)) = parse_annotation(line) {
+                pending.push(Expected { severity, code, line: 0, columns, message });
+            } else if !line.trim().is_empty() {
+                for mut p in pending.drain(..) {
+                    p.line = lineno;
+                    expected.push(p);
+                }
+            }
+        }
+        if let Some(c) = current.take() {
+            files.push(c);
+        }
+        if !source.lines().any(|l| l.trim_start().starts_with("stack ")) {
+            source.push_str(STACK_LINE);
+            source.push('\n');
+        }
+        out.push(Section { name: name.to_string(), source, expected, files });
+        i = end;
+    }
+    out
+}
+
+/// Checks one section; returns a report of mismatches (empty when it passes).
+pub fn run_section(file_name: &str, s: &Section) -> String {
+    let root = PathBuf::from("/suite").join(file_name);
+    let mut world = MemoryWorld::default().with(&root, s.source.clone());
+    for (name, body) in &s.files {
+        world = world.with(Path::new("/suite").join(name), body.clone());
+    }
+    let analysis = check::check(&world, &root, &[]);
+    let root_file = analysis.prog.module(analysis.prog.root).file;
+    let mut actual = Vec::new();
+    let mut report = String::new();
+    for d in &analysis.diags {
+        let Some(span) = d.primary else {
+            let _ = writeln!(report, "  sourceless diagnostic: {}[{}] {}", d.severity.as_str(), d.code, d.message);
+            continue;
+        };
+        let Some(file) = analysis.prog.sources.get(span.file) else { continue };
+        let (line, col) = file.line_col(span.start);
+        let (_, end_col) = file.line_col(span.end);
+        if span.file != root_file && !file.name.starts_with("/suite") && !file.name.contains("suite") {
+            let _ = writeln!(
+                report,
+                "  diagnostic outside the section ({}): {}[{}] {}",
+                file.name,
+                d.severity.as_str(),
+                d.code,
+                d.message
+            );
+            continue;
+        }
+        actual.push((
+            d.severity.as_str().to_string(),
+            d.code.to_string(),
+            line,
+            col,
+            end_col,
+            d.message.clone(),
+            span.file == root_file,
+        ));
+    }
+    let matches = |e: &Expected, a: &(String, String, usize, usize, usize, String, bool)| {
+        a.6 && e.severity == a.0
+            && e.code == a.1
+            && e.line == a.2
+            && e.columns.is_none_or(|(c, end)| c == a.3 && end.is_none_or(|x| x == a.4))
+            && e.message.as_ref().is_none_or(|m| a.5.contains(m.as_str()))
+    };
+    let not_emitted: Vec<&Expected> = s.expected.iter().filter(|e| !actual.iter().any(|a| matches(e, a))).collect();
+    let not_annotated: Vec<_> = actual.iter().filter(|a| !s.expected.iter().any(|e| matches(e, a))).collect();
+    if !not_emitted.is_empty() {
+        let _ = writeln!(report, "  not emitted");
+        for e in not_emitted {
+            let _ = writeln!(report, "    {e}");
+        }
+    }
+    if !not_annotated.is_empty() {
+        let _ = writeln!(report, "  not annotated");
+        for a in not_annotated {
+            let _ = writeln!(report, "    {}[{}] {}:{}-{} {}", a.0, a.1, a.2, a.3, a.4, a.5);
+        }
+    }
+    report
+}
+
+/// Runs every section of every `.ai-stack` file under `dir`; panics with the full report.
+pub fn run_suite(dir: &Path) -> usize {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ai-stack"))
+        .collect();
+    files.sort();
+    let mut failures = String::new();
+    let mut count = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for s in sections(&text) {
+            count += 1;
+            let r = run_section(&name, &s);
+            if !r.is_empty() {
+                let _ = writeln!(failures, "{name} › {}  FAILED\n{r}", s.name);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{failures}");
+    assert!(count > 0, "no sections found in {}", dir.display());
+    count
+}
+
+/// `../shared` beside the workspace, when this checkout has it.
+pub fn shared_dir() -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    d.is_dir().then_some(d)
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}

@@ -19,9 +19,7 @@ use std::rc::Rc;
 pub fn signal_type(namespace: &str, name: &str) -> Option<Ty> {
     Some(match (namespace, name) {
         ("metric", "queue_depth") => Ty::Float,
-        ("metric", "p50_latency" | "p95_latency" | "p99_latency" | "time_to_first_token") => {
-            Ty::Qty(Dim::DURATION)
-        }
+        ("metric", "p50_latency" | "p95_latency" | "p99_latency" | "time_to_first_token") => Ty::Qty(Dim::DURATION),
         ("metric", "error_rate" | "gpu_utilization") => Ty::Ratio,
         ("metric", "tokens_per_second" | "requests_per_second") => Ty::Qty(Dim::RATE),
         ("metric", "gpu_memory_used") => Ty::Qty(Dim::SIZE),
@@ -43,13 +41,7 @@ pub const METRICS: &[&str] = &[
     "requests_per_second",
     "time_to_first_token",
 ];
-pub const EVALS: &[&str] = &[
-    "accuracy",
-    "f1",
-    "toxicity",
-    "drift_psi",
-    "demographic_parity_gap",
-];
+pub const EVALS: &[&str] = &["accuracy", "f1", "toxicity", "drift_psi", "demographic_parity_gap"];
 
 enum Slot {
     Busy,
@@ -89,17 +81,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(module: ModuleId) -> Ctx {
-        Ctx {
-            module,
-            locals: Vec::new(),
-        }
+        Ctx { module, locals: Vec::new() }
     }
     fn local(&self, name: &str) -> Option<&Value> {
-        self.locals
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+        self.locals.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 }
 
@@ -199,8 +184,12 @@ impl<'a> Checker<'a> {
         if ty == Ty::Secret {
             if p.default.is_some() {
                 self.error(
-                    Diagnostic::error(codes::SECRET_MISUSE, p.name.span, format!("secret param `{}` cannot have a default", p.name.name))
-                        .with_help("secrets are supplied at apply time with --secret, never written in the stack"),
+                    Diagnostic::error(
+                        codes::SECRET_MISUSE,
+                        p.name.span,
+                        format!("secret param `{}` cannot have a default", p.name.name),
+                    )
+                    .with_help("secrets are supplied at apply time with --secret, never written in the stack"),
                 );
             }
             return Value::Secret(p.name.name.as_str().into());
@@ -233,12 +222,7 @@ impl<'a> Checker<'a> {
                     self.error(Diagnostic::error(
                         codes::PARAM_VALUE,
                         p.name.span,
-                        format!(
-                            "--param {}={} is not a valid {}",
-                            p.name.name,
-                            cli.raw,
-                            self.ty_name(&ty)
-                        ),
+                        format!("--param {}={} is not a valid {}", p.name.name, cli.raw, self.ty_name(&ty)),
                     ));
                     return Value::Unknown;
                 };
@@ -261,12 +245,8 @@ impl<'a> Checker<'a> {
                     format!("set `{} = …` in the body of the import", p.name.name)
                 };
                 self.error(
-                    Diagnostic::error(
-                        codes::PARAM_VALUE,
-                        p.name.span,
-                        format!("param `{}` has no value", p.name.name),
-                    )
-                    .with_help(format!("{how}, or give it a default")),
+                    Diagnostic::error(codes::PARAM_VALUE, p.name.span, format!("param `{}` has no value", p.name.name))
+                        .with_help(format!("{how}, or give it a default")),
                 );
                 Value::Unknown
             }
@@ -280,12 +260,8 @@ impl<'a> Checker<'a> {
                 let prog = self.prog;
                 if let ast::Item::Let(l) = &prog.module(module).entries[entry].item {
                     self.error(
-                        Diagnostic::error(
-                            codes::CYCLE,
-                            use_span,
-                            format!("`{}` depends on itself", l.name.name),
-                        )
-                        .with_label(l.name.span, "defined here"),
+                        Diagnostic::error(codes::CYCLE, use_span, format!("`{}` depends on itself", l.name.name))
+                            .with_label(l.name.span, "defined here"),
                     );
                 }
                 return Value::Unknown;
@@ -327,10 +303,7 @@ impl<'a> Checker<'a> {
             Value::Unknown => None,
             other => {
                 let t = self.type_of(&other);
-                let msg = format!(
-                    "an `if` block needs a bool known at compile time, found {}",
-                    self.ty_name(&t)
-                );
+                let msg = format!("an `if` block needs a bool known at compile time, found {}", self.ty_name(&t));
                 self.error(Diagnostic::error(codes::TYPE_MISMATCH, cond.span, msg));
                 None
             }
@@ -343,9 +316,7 @@ impl<'a> Checker<'a> {
     pub fn entry_active(&mut self, module: ModuleId, entry: usize) -> bool {
         let prog = self.prog;
         let guards = &prog.module(module).entries[entry].guards;
-        guards
-            .iter()
-            .all(|&(g, want)| self.guard(module, g).is_none_or(|b| b == want))
+        guards.iter().all(|&(g, want)| self.guard(module, g).is_none_or(|b| b == want))
     }
 
     /// The instances of a declaration group, created on first use.
@@ -397,29 +368,20 @@ impl<'a> Checker<'a> {
                             Value::Unknown => None,
                             other => {
                                 let t = self.type_of(other);
-                                let msg =
-                                    format!("`for` runs over strings, found {}", self.ty_name(&t));
+                                let msg = format!("`for` runs over strings, found {}", self.ty_name(&t));
                                 self.error(Diagnostic::error(codes::TYPE_MISMATCH, list.span, msg));
                                 None
                             }
                         })
                         .collect(),
-                    Value::Map(m) => m
-                        .keys()
-                        .map(|k| (k.clone(), Value::Str(k.as_str().into())))
-                        .collect(),
-                    Value::Record(r) if r.schema.is_none() => r
-                        .fields
-                        .keys()
-                        .map(|k| (k.clone(), Value::Str(k.as_str().into())))
-                        .collect(),
+                    Value::Map(m) => m.keys().map(|k| (k.clone(), Value::Str(k.as_str().into()))).collect(),
+                    Value::Record(r) if r.schema.is_none() => {
+                        r.fields.keys().map(|k| (k.clone(), Value::Str(k.as_str().into()))).collect()
+                    }
                     Value::Unknown => Vec::new(),
                     other => {
                         let t = self.type_of(other);
-                        let msg = format!(
-                            "`for` runs over a list of strings or a map, found {}",
-                            self.ty_name(&t)
-                        );
+                        let msg = format!("`for` runs over a list of strings or a map, found {}", self.ty_name(&t));
                         self.error(Diagnostic::error(codes::TYPE_MISMATCH, list.span, msg));
                         Vec::new()
                     }
@@ -427,7 +389,11 @@ impl<'a> Checker<'a> {
                 let mut seen = HashSet::new();
                 for (k, val) in keys {
                     if !seen.insert(k.clone()) {
-                        self.error(Diagnostic::error(codes::DUPLICATE_KEY, list.span, format!("key \"{k}\" appears twice, so `{}[\"{k}\"]` would be declared twice", d.name.name)));
+                        self.error(Diagnostic::error(
+                            codes::DUPLICATE_KEY,
+                            list.span,
+                            format!("key \"{k}\" appears twice, so `{}[\"{k}\"]` would be declared twice", d.name.name),
+                        ));
                         continue;
                     }
                     make(self, Some(k), Some((var.name.clone(), val)));
@@ -446,14 +412,9 @@ impl<'a> Checker<'a> {
             return Some(r.clone());
         }
         if inst.busy {
-            let msg = format!(
-                "`{}` depends on itself through its own fields",
-                inst.address()
-            );
+            let msg = format!("`{}` depends on itself through its own fields", inst.address());
             let span = inst.name_span;
-            self.error(
-                Diagnostic::error(codes::CYCLE, use_span, msg).with_label(span, "declared here"),
-            );
+            self.error(Diagnostic::error(codes::CYCLE, use_span, msg).with_label(span, "declared here"));
             return None;
         }
         let kind = inst.kind?;
@@ -501,23 +462,16 @@ impl<'a> Checker<'a> {
 
     /// Checks a `{ … }` body against a schema: fields, duplicates, defaults, missing fields
     /// and `where` constraints. `owner` is where "missing field" errors point.
-    pub fn eval_body(
-        &mut self,
-        body: &ast::Body,
-        schema: SchemaId,
-        cx: &mut Ctx,
-        owner: Span,
-    ) -> Rc<Record> {
+    pub fn eval_body(&mut self, body: &ast::Body, schema: SchemaId, cx: &mut Ctx, owner: Span) -> Rc<Record> {
         let prog = self.prog;
         let def = prog.types.schema(schema);
-        let mut rec = Record {
-            schema: Some(schema),
-            fields: BTreeMap::new(),
-        };
+        let mut rec = Record { schema: Some(schema), fields: BTreeMap::new() };
         let mut seen: HashMap<&str, Span> = HashMap::new();
-        let mut incomplete = self.prog.broken.iter().any(|b| {
-            b.file == body.span.file && b.start >= body.span.start && b.start <= body.span.end
-        });
+        let mut incomplete = self
+            .prog
+            .broken
+            .iter()
+            .any(|b| b.file == body.span.file && b.start >= body.span.start && b.start <= body.span.end);
         let mut named: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
         for item in &body.items {
             match item {
@@ -541,14 +495,8 @@ impl<'a> Checker<'a> {
                     };
                     let v = self.eval(value, cx, Some(&fd.ty));
                     let v = self.conform(v, &fd.ty, value.span);
-                    rec.fields.insert(
-                        name.name.clone(),
-                        Field {
-                            value: v,
-                            span: value.span,
-                            name_span: Some(name.span),
-                        },
-                    );
+                    rec.fields
+                        .insert(name.name.clone(), Field { value: v, span: value.span, name_span: Some(name.span) });
                 }
                 ast::BodyItem::Named { field, name, body } => {
                     let Some(fd) = def.field(&field.name) else {
@@ -568,10 +516,7 @@ impl<'a> Checker<'a> {
                         ));
                         continue;
                     };
-                    if seen
-                        .get(field.name.as_str())
-                        .is_some_and(|_| !named.contains_key(&field.name))
-                    {
+                    if seen.get(field.name.as_str()).is_some_and(|_| !named.contains_key(&field.name)) {
                         self.error(Diagnostic::error(
                             codes::DUPLICATE_FIELD,
                             field.span,
@@ -584,10 +529,7 @@ impl<'a> Checker<'a> {
                         Ty::Record(s) => Value::Record(self.eval_body(body, *s, cx, name.span)),
                         other => {
                             let other = other.clone();
-                            let e = Expr {
-                                kind: ExprKind::Record(body.clone()),
-                                span: body.span,
-                            };
+                            let e = Expr { kind: ExprKind::Record(body.clone()), span: body.span };
                             let v = self.eval(&e, cx, Some(&other));
                             self.conform(v, &other, body.span)
                         }
@@ -601,14 +543,11 @@ impl<'a> Checker<'a> {
                         ));
                     }
                     let span = field.span.to(body.span);
-                    rec.fields
-                        .entry(field.name.clone())
-                        .and_modify(|f| f.span = f.span.to(span))
-                        .or_insert(Field {
-                            value: Value::Unknown,
-                            span,
-                            name_span: Some(field.span),
-                        });
+                    rec.fields.entry(field.name.clone()).and_modify(|f| f.span = f.span.to(span)).or_insert(Field {
+                        value: Value::Unknown,
+                        span,
+                        name_span: Some(field.span),
+                    });
                 }
                 ast::BodyItem::Assert(_) => {}
                 ast::BodyItem::Error(_) => incomplete = true,
@@ -628,53 +567,25 @@ impl<'a> Checker<'a> {
                 let mut dcx = Ctx::new(schema_module);
                 let v = self.eval(d, &mut dcx, Some(&fd.ty));
                 let v = self.conform(v, &fd.ty, d.span);
-                rec.fields.insert(
-                    fd.name.clone(),
-                    Field {
-                        value: v,
-                        span: owner,
-                        name_span: None,
-                    },
-                );
+                rec.fields.insert(fd.name.clone(), Field { value: v, span: owner, name_span: None });
             } else if matches!(fd.ty, Ty::Opt(_)) {
-                rec.fields.insert(
-                    fd.name.clone(),
-                    Field {
-                        value: Value::None,
-                        span: owner,
-                        name_span: None,
-                    },
-                );
+                rec.fields.insert(fd.name.clone(), Field { value: Value::None, span: owner, name_span: None });
             } else {
-                rec.fields.insert(
-                    fd.name.clone(),
-                    Field {
-                        value: Value::Unknown,
-                        span: owner,
-                        name_span: None,
-                    },
-                );
+                rec.fields.insert(fd.name.clone(), Field { value: Value::Unknown, span: owner, name_span: None });
                 if !incomplete {
                     let d = Diagnostic::error(
                         codes::MISSING_FIELD,
                         owner,
                         format!("missing field `{}` of {}", fd.name, def.name),
                     )
-                    .with_label(
-                        fd.span,
-                        format!("`{}: {}` declared here", fd.name, self.ty_name(&fd.ty)),
-                    )
+                    .with_label(fd.span, format!("`{}: {}` declared here", fd.name, self.ty_name(&fd.ty)))
                     .with_help(format!("set `{} = …`", fd.name));
                     self.error(d);
                 }
             }
         }
         // `where` constraints see every field of the record by name.
-        let locals: Vec<(String, Value)> = rec
-            .fields
-            .iter()
-            .map(|(k, f)| (k.clone(), f.value.clone()))
-            .collect();
+        let locals: Vec<(String, Value)> = rec.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect();
         for fd in &def.fields {
             let Some(c) = &fd.constraint else { continue };
             let Some(field) = rec.fields.get(&fd.name) else {
@@ -683,21 +594,14 @@ impl<'a> Checker<'a> {
             if field.value.is_unknown() {
                 continue;
             }
-            let mut ccx = Ctx {
-                module: schema_module,
-                locals: locals.clone(),
-            };
+            let mut ccx = Ctx { module: schema_module, locals: locals.clone() };
             // Errors inside a schema's own constraint belong to the schema, not to each
             // instance; the schema's tests catch them, so they are not repeated here.
             let before = self.diags.len();
             let ok = self.eval(c, &mut ccx, Some(&Ty::Bool));
             self.diags.truncate(before);
             if let Value::Bool(false) = ok {
-                let src = prog
-                    .sources
-                    .get(c.span.file)
-                    .map_or("", |f| f.slice(c.span))
-                    .to_string();
+                let src = prog.sources.get(c.span.file).map_or("", |f| f.slice(c.span)).to_string();
                 let shown = self.show(&field.value);
                 let d = Diagnostic::error(
                     codes::CONSTRAINT,
@@ -713,20 +617,13 @@ impl<'a> Checker<'a> {
 
     fn schema_module(&self, schema: SchemaId) -> ModuleId {
         let span = self.prog.types.schema(schema).span;
-        self.prog
-            .modules
-            .iter()
-            .position(|m| m.file == span.file)
-            .map_or(self.prog.root, |i| ModuleId(i as u32))
+        self.prog.modules.iter().position(|m| m.file == span.file).map_or(self.prog.root, |i| ModuleId(i as u32))
     }
 
     fn unknown_field(&mut self, schema_name: &str, schema: SchemaId, name: &ast::Ident) {
         let def = self.prog.types.schema(schema);
-        let mut d = Diagnostic::error(
-            codes::UNKNOWN_FIELD,
-            name.span,
-            format!("{schema_name} has no field `{}`", name.name),
-        );
+        let mut d =
+            Diagnostic::error(codes::UNKNOWN_FIELD, name.span, format!("{schema_name} has no field `{}`", name.name));
         match super::suggest(&name.name, def.fields.iter().map(|f| f.name.as_str())) {
             Some(s) => d = d.with_help(format!("did you mean `{s}`?")),
             None => {
@@ -781,11 +678,7 @@ impl<'a> Checker<'a> {
                 };
                 if let (Some(x), Some(y)) = (lo.as_f64(), hi.as_f64()) {
                     if x > y {
-                        let msg = format!(
-                            "range starts above its end ({} > {})",
-                            self.show(&lo),
-                            self.show(&hi)
-                        );
+                        let msg = format!("range starts above its end ({} > {})", self.show(&lo), self.show(&hi));
                         self.error(
                             Diagnostic::error(codes::CONSTRAINT, e.span, msg)
                                 .with_help("write the smaller bound first: min..max"),
@@ -804,18 +697,10 @@ impl<'a> Checker<'a> {
                 self.index(b, i, e.span)
             }
             ExprKind::Call(f, args) => {
-                let vals: Vec<(Value, Span)> = args
-                    .iter()
-                    .map(|a| (self.eval(a, cx, None), a.span))
-                    .collect();
+                let vals: Vec<(Value, Span)> = args.iter().map(|a| (self.eval(a, cx, None), a.span)).collect();
                 self.call(f, vals, e.span)
             }
-            ExprKind::Bind {
-                func,
-                var,
-                list,
-                body,
-            } => self.eval_bind(func, var, list, body, e.span, cx),
+            ExprKind::Bind { func, var, list, body } => self.eval_bind(func, var, list, body, e.span, cx),
             ExprKind::Unary(op, a) => {
                 let v = self.eval(a, cx, expect);
                 self.unary(*op, v, e.span)
@@ -831,10 +716,7 @@ impl<'a> Checker<'a> {
                     Value::Unknown => Value::Unknown,
                     other => {
                         let t = self.type_of(&other);
-                        let msg = format!(
-                            "`if` needs a bool known at compile time, found {}",
-                            self.ty_name(&t)
-                        );
+                        let msg = format!("`if` needs a bool known at compile time, found {}", self.ty_name(&t));
                         self.error(Diagnostic::error(codes::TYPE_MISMATCH, c.span, msg));
                         Value::Unknown
                     }
@@ -891,11 +773,7 @@ impl<'a> Checker<'a> {
             | Value::Signals(_) => {
                 let t = self.ty_name(&self.type_of(v));
                 return Err(Some(Box::new(move |span| {
-                    Diagnostic::error(
-                        codes::TYPE_MISMATCH,
-                        span,
-                        format!("a {t} cannot be interpolated into a string"),
-                    )
+                    Diagnostic::error(codes::TYPE_MISMATCH, span, format!("a {t} cannot be interpolated into a string"))
                 })));
             }
             other => self.show(other),
@@ -915,19 +793,10 @@ impl<'a> Checker<'a> {
             Value::Ratio(r) => format!("{}%", super::value::trim_float(r * 100.0)),
             Value::Secret(n) => format!("<secret {n}>"),
             Value::Cond(..) => "<condition>".into(),
-            Value::List(xs) => format!(
-                "[{}]",
-                xs.iter()
-                    .map(|x| self.show(x))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Value::List(xs) => format!("[{}]", xs.iter().map(|x| self.show(x)).collect::<Vec<_>>().join(", ")),
             Value::Map(m) => format!(
                 "{{ {} }}",
-                m.iter()
-                    .map(|(k, x)| format!("{k} = {}", self.show(x)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                m.iter().map(|(k, x)| format!("{k} = {}", self.show(x))).collect::<Vec<_>>().join(", ")
             ),
             Value::Record(_) => "{ … }".into(),
             Value::Enum(e, i, _) => self.prog.types.enum_(*e).variants[*i].name.clone(),
@@ -938,13 +807,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn eval_record(
-        &mut self,
-        body: &ast::Body,
-        span: Span,
-        cx: &mut Ctx,
-        expect: Option<&Ty>,
-    ) -> Value {
+    fn eval_record(&mut self, body: &ast::Body, span: Span, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
         match expect.map(Ty::strip_opt) {
             Some(Ty::Record(s)) => Value::Record(self.eval_body(body, *s, cx, span)),
             Some(Ty::Map(elem)) => {
@@ -992,12 +855,8 @@ impl<'a> Checker<'a> {
             Some(Ty::Enum(e)) => {
                 let name = self.prog.types.enum_(*e).name.clone();
                 self.error(
-                    Diagnostic::error(
-                        codes::TYPE_MISMATCH,
-                        span,
-                        format!("expected a {name} variant, found a record"),
-                    )
-                    .with_help(format!("write `VARIANT {{ … }}` with a variant of {name}")),
+                    Diagnostic::error(codes::TYPE_MISMATCH, span, format!("expected a {name} variant, found a record"))
+                        .with_help(format!("write `VARIANT {{ … }}` with a variant of {name}")),
                 );
                 Value::Unknown
             }
@@ -1017,11 +876,7 @@ impl<'a> Checker<'a> {
                         let v = self.eval(value, cx, None);
                         rec.fields.insert(
                             name.name.clone(),
-                            Field {
-                                value: v,
-                                span: value.span,
-                                name_span: Some(name.span),
-                            },
+                            Field { value: v, span: value.span, name_span: Some(name.span) },
                         );
                     }
                 }
@@ -1029,11 +884,7 @@ impl<'a> Checker<'a> {
             }
             Some(other) => {
                 let t = self.ty_name(other);
-                self.error(Diagnostic::error(
-                    codes::TYPE_MISMATCH,
-                    span,
-                    format!("expected {t}, found a record"),
-                ));
+                self.error(Diagnostic::error(codes::TYPE_MISMATCH, span, format!("expected {t}, found a record")));
                 Value::Unknown
             }
         }
@@ -1100,10 +951,7 @@ impl<'a> Checker<'a> {
             format!("{} has no variant `{}`", def.name, name.name),
         );
         d = match super::suggest(&name.name, names.iter().copied()) {
-            Some(s) => d.with_help(format!(
-                "did you mean `{s}`? variants: {}",
-                names.join(", ")
-            )),
+            Some(s) => d.with_help(format!("did you mean `{s}`? variants: {}", names.join(", "))),
             None => d.with_help(format!("variants of {}: {}", def.name, names.join(", "))),
         };
         self.error(d);
@@ -1120,7 +968,7 @@ impl<'a> Checker<'a> {
             let def = self.prog.types.enum_(eid);
             if let Some(vi) = def.variant(name) {
                 if let Some((target, def_span, _)) = global {
-                    if !matches!(target, Name::Schema(_) | Name::Enum(_)) {
+                    if !matches!(target, Name::Schema(_) | Name::Enum(_) | Name::Import(_)) {
                         let ename = def.name.clone();
                         self.error(
                             Diagnostic::error(
@@ -1136,13 +984,17 @@ impl<'a> Checker<'a> {
                 }
                 let payload = def.variants[vi].payload;
                 let rec = payload.map(|p| {
-                    let empty = ast::Body {
-                        items: Vec::new(),
-                        span,
-                    };
+                    let empty = ast::Body { items: Vec::new(), span };
                     self.eval_body(&empty, p, cx, span)
                 });
                 return Value::Enum(eid, vi, rec);
+            }
+        }
+        if let (None, Some(eid)) = (&global, expect.and_then(enum_in)) {
+            if !matches!(name, "metric" | "eval") {
+                let ident = ast::Ident { name: name.to_string(), span };
+                self.unknown_variant(eid, &ident);
+                return Value::Unknown;
             }
         }
         match global {
@@ -1150,10 +1002,8 @@ impl<'a> Checker<'a> {
             None if name == "metric" => Value::Signals("metric"),
             None if name == "eval" => Value::Signals("eval"),
             None => {
-                let mut d =
-                    Diagnostic::error(codes::UNKNOWN_NAME, span, format!("unknown name `{name}`"));
-                let mut candidates: Vec<String> =
-                    cx.locals.iter().map(|(n, _)| n.clone()).collect();
+                let mut d = Diagnostic::error(codes::UNKNOWN_NAME, span, format!("unknown name `{name}`"));
+                let mut candidates: Vec<String> = cx.locals.iter().map(|(n, _)| n.clone()).collect();
                 candidates.extend(self.prog.module(cx.module).names.keys().cloned());
                 if let Some(eid) = expect.and_then(enum_in) {
                     let def = self.prog.types.enum_(eid);
@@ -1197,12 +1047,7 @@ impl<'a> Checker<'a> {
                 if d.each.is_some() {
                     let map = ids
                         .iter()
-                        .filter_map(|id| {
-                            self.decls[id.0 as usize]
-                                .key
-                                .clone()
-                                .map(|k| (k, Value::Ref(*id)))
-                        })
+                        .filter_map(|id| self.decls[id.0 as usize].key.clone().map(|k| (k, Value::Ref(*id))))
                         .collect();
                     Value::Map(Rc::new(map))
                 } else {
@@ -1210,25 +1055,15 @@ impl<'a> Checker<'a> {
                 }
             }
             Name::Import(m) => Value::Module(m),
-            Name::Schema(s) => Value::List(Rc::new(
-                self.kind_list(s).into_iter().map(Value::Ref).collect(),
-            )),
+            Name::Schema(s) => Value::List(Rc::new(self.kind_list(s).into_iter().map(Value::Ref).collect())),
             Name::Enum(e) => {
                 let en = prog.types.enum_(e).name.clone();
                 self.error(
-                    Diagnostic::error(
-                        codes::BAD_OPERATION,
-                        span,
-                        format!("`{en}` is an enum type, not a value"),
-                    )
-                    .with_help(format!(
-                        "name one of its variants, e.g. `{}`",
-                        prog.types
-                            .enum_(e)
-                            .variants
-                            .first()
-                            .map_or("…", |v| v.name.as_str())
-                    )),
+                    Diagnostic::error(codes::BAD_OPERATION, span, format!("`{en}` is an enum type, not a value"))
+                        .with_help(format!(
+                            "name one of its variants, e.g. `{}`",
+                            prog.types.enum_(e).variants.first().map_or("…", |v| v.name.as_str())
+                        )),
                 );
                 Value::Unknown
             }
@@ -1240,31 +1075,18 @@ impl<'a> Checker<'a> {
         match base {
             Value::Unknown => Value::Unknown,
             Value::Signals(ns) => {
-                let ty = signal_type(ns, f)
-                    .or_else(|| (ns == "eval" && self.user_evals.contains(f)).then_some(Ty::Ratio));
+                let ty =
+                    signal_type(ns, f).or_else(|| (ns == "eval" && self.user_evals.contains(f)).then_some(Ty::Ratio));
                 match ty {
-                    Some(ty) => Value::Cond(
-                        Rc::new(Cond::Signal {
-                            namespace: ns,
-                            name: f.to_string(),
-                        }),
-                        ty,
-                    ),
+                    Some(ty) => Value::Cond(Rc::new(Cond::Signal { namespace: ns, name: f.to_string() }), ty),
                     None => {
                         let known: Vec<String> = if ns == "metric" {
                             METRICS.iter().map(|s| s.to_string()).collect()
                         } else {
-                            EVALS
-                                .iter()
-                                .map(|s| s.to_string())
-                                .chain(self.user_evals.iter().cloned())
-                                .collect()
+                            EVALS.iter().map(|s| s.to_string()).chain(self.user_evals.iter().cloned()).collect()
                         };
-                        let mut d = Diagnostic::error(
-                            codes::UNKNOWN_SIGNAL,
-                            field.span,
-                            format!("unknown signal `{ns}.{f}`"),
-                        );
+                        let mut d =
+                            Diagnostic::error(codes::UNKNOWN_SIGNAL, field.span, format!("unknown signal `{ns}.{f}`"));
                         d = match super::suggest(f, known.iter().map(String::as_str)) {
                             Some(s) => d.with_help(format!("did you mean `{ns}.{s}`?")),
                             None if ns == "eval" => d.with_help(format!(
@@ -1281,26 +1103,16 @@ impl<'a> Checker<'a> {
             Value::Module(m) => match self.lookup_in(m, f) {
                 Some(t) => self.name_value(t, m, field.span),
                 None => {
-                    self.error(Diagnostic::error(
-                        codes::UNKNOWN_NAME,
-                        field.span,
-                        format!("the module has no `{f}`"),
-                    ));
+                    self.error(Diagnostic::error(codes::UNKNOWN_NAME, field.span, format!("the module has no `{f}`")));
                     Value::Unknown
                 }
             },
             Value::Ref(id) => {
                 if f == "name" || f == "key" {
                     let inst = &self.decls[id.0 as usize];
-                    let has_field = inst
-                        .kind
-                        .is_some_and(|k| self.prog.types.schema(k).field(f).is_some());
+                    let has_field = inst.kind.is_some_and(|k| self.prog.types.schema(k).field(f).is_some());
                     if !has_field {
-                        let v = if f == "name" {
-                            Some(inst.address())
-                        } else {
-                            inst.key.clone()
-                        };
+                        let v = if f == "name" { Some(inst.address()) } else { inst.key.clone() };
                         return v.map_or(Value::None, |s| Value::Str(s.into()));
                     }
                 }
@@ -1326,11 +1138,7 @@ impl<'a> Checker<'a> {
             Value::Map(m) => match m.get(f) {
                 Some(v) => v.clone(),
                 None => {
-                    self.error(Diagnostic::error(
-                        codes::NOT_FOUND,
-                        field.span,
-                        format!("no key `{f}`"),
-                    ));
+                    self.error(Diagnostic::error(codes::NOT_FOUND, field.span, format!("no key `{f}`")));
                     Value::Unknown
                 }
             },
@@ -1347,11 +1155,7 @@ impl<'a> Checker<'a> {
             }
             other => {
                 let t = self.ty_name(&self.type_of(&other));
-                self.error(Diagnostic::error(
-                    codes::BAD_OPERATION,
-                    field.span,
-                    format!("a {t} has no field `{f}`"),
-                ));
+                self.error(Diagnostic::error(codes::BAD_OPERATION, field.span, format!("a {t} has no field `{f}`")));
                 Value::Unknown
             }
         }
@@ -1367,10 +1171,8 @@ impl<'a> Checker<'a> {
             Some(v) => v.clone(),
             None => {
                 let names: Vec<&str> = r.fields.keys().map(String::as_str).collect();
-                let schema = r.schema.map_or_else(
-                    || "the record".to_string(),
-                    |s| self.prog.types.schema(s).name.clone(),
-                );
+                let schema =
+                    r.schema.map_or_else(|| "the record".to_string(), |s| self.prog.types.schema(s).name.clone());
                 let mut d = Diagnostic::error(
                     codes::UNKNOWN_FIELD,
                     field.span,
@@ -1388,31 +1190,25 @@ impl<'a> Checker<'a> {
     fn index(&mut self, base: Value, idx: Value, span: Span) -> Value {
         match (&base, &idx) {
             (Value::Unknown, _) | (_, Value::Unknown) => Value::Unknown,
-            (Value::List(xs), Value::Int(i)) => {
-                match usize::try_from(*i).ok().and_then(|i| xs.get(i)) {
-                    Some(v) => v.clone(),
-                    None => {
-                        self.error(Diagnostic::error(
-                            codes::NOT_FOUND,
-                            span,
-                            format!("index {i} is outside the list (length {})", xs.len()),
-                        ));
-                        Value::Unknown
-                    }
+            (Value::List(xs), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| xs.get(i)) {
+                Some(v) => v.clone(),
+                None => {
+                    self.error(Diagnostic::error(
+                        codes::NOT_FOUND,
+                        span,
+                        format!("index {i} is outside the list (length {})", xs.len()),
+                    ));
+                    Value::Unknown
                 }
-            }
+            },
             (Value::Map(m), Value::Str(k)) => match m.get(k.as_ref()) {
                 Some(v) => v.clone(),
                 None => {
                     let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-                    let mut d =
-                        Diagnostic::error(codes::NOT_FOUND, span, format!("no key \"{k}\""));
+                    let mut d = Diagnostic::error(codes::NOT_FOUND, span, format!("no key \"{k}\""));
                     d = d.with_help(format!(
                         "keys: {}",
-                        keys.iter()
-                            .map(|k| format!("\"{k}\""))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
                     ));
                     self.error(d);
                     Value::Unknown
@@ -1420,15 +1216,8 @@ impl<'a> Checker<'a> {
             },
             (Value::Record(r), Value::Str(k)) => r.get(k).cloned().unwrap_or(Value::Unknown),
             _ => {
-                let (bt, it) = (
-                    self.ty_name(&self.type_of(&base)),
-                    self.ty_name(&self.type_of(&idx)),
-                );
-                self.error(Diagnostic::error(
-                    codes::BAD_OPERATION,
-                    span,
-                    format!("cannot index a {bt} with a {it}"),
-                ));
+                let (bt, it) = (self.ty_name(&self.type_of(&base)), self.ty_name(&self.type_of(&idx)));
+                self.error(Diagnostic::error(codes::BAD_OPERATION, span, format!("cannot index a {bt} with a {it}")));
                 Value::Unknown
             }
         }
@@ -1461,12 +1250,8 @@ impl<'a> Checker<'a> {
         let f = func.name.as_str();
         if !matches!(f, "all" | "any" | "count" | "filter" | "map") {
             self.error(
-                Diagnostic::error(
-                    codes::BAD_CALL,
-                    func.name_span(),
-                    format!("`{f}` does not bind a variable"),
-                )
-                .with_help("binding forms are all, any, count, filter and map: all(x in XS, PRED)"),
+                Diagnostic::error(codes::BAD_CALL, func.name_span(), format!("`{f}` does not bind a variable"))
+                    .with_help("binding forms are all, any, count, filter and map: all(x in XS, PRED)"),
             );
             return Value::Unknown;
         }
@@ -1518,12 +1303,7 @@ impl<'a> Checker<'a> {
             }
             "count" => Value::Int(bools.iter().filter(|b| **b == Some(true)).count() as i64),
             _ => Value::List(Rc::new(
-                items
-                    .into_iter()
-                    .zip(bools)
-                    .filter(|(_, b)| *b == Some(true))
-                    .map(|(x, _)| x)
-                    .collect(),
+                items.into_iter().zip(bools).filter(|(_, b)| *b == Some(true)).map(|(x, _)| x).collect(),
             )),
         }
     }
@@ -1559,10 +1339,7 @@ impl<'a> Checker<'a> {
         cx.local(n).is_some() || n == "metric" || n == "eval" || {
             let prog = self.prog;
             prog.module(cx.module).names.contains_key(n)
-                || prog
-                    .modules
-                    .iter()
-                    .any(|m| m.prelude && m.names.contains_key(n))
+                || prog.modules.iter().any(|m| m.prelude && m.names.contains_key(n))
         }
     }
 
@@ -1584,16 +1361,12 @@ impl<'a> Checker<'a> {
             }
         };
         match (&l, &r) {
-            (Value::Bool(x), Value::Bool(y)) => {
-                Value::Bool(if op == BinOp::And { *x && *y } else { *x || *y })
-            }
+            (Value::Bool(x), Value::Bool(y)) => Value::Bool(if op == BinOp::And { *x && *y } else { *x || *y }),
             _ => {
                 let lc = as_cond(self, &l, ls);
                 let rc = as_cond(self, &r, rs);
                 match (lc, rc) {
-                    (Some(x), Some(y)) => {
-                        Value::Cond(Rc::new(Cond::Binary(op, x, y)), Ty::Condition)
-                    }
+                    (Some(x), Some(y)) => Value::Cond(Rc::new(Cond::Binary(op, x, y)), Ty::Condition),
                     _ => Value::Unknown,
                 }
             }
@@ -1604,24 +1377,16 @@ impl<'a> Checker<'a> {
         match (op, v) {
             (_, Value::Unknown) => Value::Unknown,
             (UnOp::Not, Value::Bool(b)) => Value::Bool(!b),
-            (UnOp::Not, Value::Cond(c, Ty::Condition)) => {
-                Value::Cond(Rc::new(Cond::Not(c)), Ty::Condition)
-            }
+            (UnOp::Not, Value::Cond(c, Ty::Condition)) => Value::Cond(Rc::new(Cond::Not(c)), Ty::Condition),
             (UnOp::Neg, Value::Int(n)) => Value::Int(n.saturating_neg()),
             (UnOp::Neg, Value::Float(x)) => Value::Float(-x),
             (UnOp::Neg, Value::Qty(x, d)) => Value::Qty(-x, d),
             (UnOp::Neg, Value::Ratio(x)) => Value::Ratio(-x),
-            (UnOp::Neg, Value::Cond(c, t)) if t != Ty::Condition => {
-                Value::Cond(Rc::new(Cond::Neg(c)), t)
-            }
+            (UnOp::Neg, Value::Cond(c, t)) if t != Ty::Condition => Value::Cond(Rc::new(Cond::Neg(c)), t),
             (op, other) => {
                 let t = self.ty_name(&self.type_of(&other));
                 let o = if op == UnOp::Not { "!" } else { "-" };
-                self.error(Diagnostic::error(
-                    codes::BAD_OPERATION,
-                    span,
-                    format!("`{o}` is not defined for a {t}"),
-                ));
+                self.error(Diagnostic::error(codes::BAD_OPERATION, span, format!("`{o}` is not defined for a {t}")));
                 Value::Unknown
             }
         }
@@ -1642,9 +1407,7 @@ impl<'a> Checker<'a> {
             Value::Secret(_) => Ty::Secret,
             Value::Cond(_, t) => t.clone(),
             Value::List(xs) => Ty::List(Box::new(xs.first().map_or(Ty::Any, |x| self.type_of(x)))),
-            Value::Map(m) => Ty::Map(Box::new(
-                m.values().next().map_or(Ty::Any, |x| self.type_of(x)),
-            )),
+            Value::Map(m) => Ty::Map(Box::new(m.values().next().map_or(Ty::Any, |x| self.type_of(x)))),
             Value::Record(r) => r.schema.map_or(Ty::Any, Ty::Record),
             Value::Enum(e, _, _) => Ty::Enum(*e),
             Value::Ref(d) => self.decls[d.0 as usize].kind.map_or(Ty::Any, Ty::Ref),
@@ -1666,19 +1429,14 @@ impl<'a> Checker<'a> {
     }
 
     #[allow(clippy::type_complexity)]
-    fn try_conform(
-        &self,
-        v: &Value,
-        ty: &Ty,
-    ) -> Result<Option<Value>, Box<dyn Fn(Span) -> Diagnostic>> {
+    fn try_conform(&self, v: &Value, ty: &Ty) -> Result<Option<Value>, Box<dyn Fn(Span) -> Diagnostic>> {
         let mismatch = |expected: String,
                         found: String,
                         help: Option<String>,
                         code: &'static str|
          -> Box<dyn Fn(Span) -> Diagnostic> {
             Box::new(move |span| {
-                let mut d =
-                    Diagnostic::error(code, span, format!("expected {expected}, found {found}"));
+                let mut d = Diagnostic::error(code, span, format!("expected {expected}, found {found}"));
                 if let Some(h) = &help {
                     d = d.with_help(h.clone());
                 }
@@ -1693,9 +1451,7 @@ impl<'a> Checker<'a> {
                 }
                 Value::Ref(d) => {
                     let inst = &self.decls[d.0 as usize];
-                    let k = inst.kind.map_or("declaration".to_string(), |k| {
-                        self.prog.types.schema(k).name.clone()
-                    });
+                    let k = inst.kind.map_or("declaration".to_string(), |k| self.prog.types.schema(k).name.clone());
                     format!("{k} `{}`", inst.address())
                 }
                 _ => self.ty_name(&t),
@@ -1714,11 +1470,7 @@ impl<'a> Checker<'a> {
                 | Ty::Float
                 | Ty::Condition
                 | Ty::Secret => {
-                    let a = if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                        "an"
-                    } else {
-                        "a"
-                    };
+                    let a = if n.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
                     format!("{a} {n}")
                 }
                 _ => n,
@@ -1736,20 +1488,11 @@ impl<'a> Checker<'a> {
                 }
                 if let Value::Secret(_) = v {
                     return Err(Box::new(|span| {
-                        Diagnostic::error(
-                            codes::SECRET_MISUSE,
-                            span,
-                            "a secret is not accepted here",
-                        )
-                        .with_help("secrets go only where a field's type admits `secret`")
+                        Diagnostic::error(codes::SECRET_MISUSE, span, "a secret is not accepted here")
+                            .with_help("secrets go only where a field's type admits `secret`")
                     }));
                 }
-                Err(mismatch(
-                    self.ty_name(ty),
-                    found(),
-                    None,
-                    codes::TYPE_MISMATCH,
-                ))
+                Err(mismatch(self.ty_name(ty), found(), None, codes::TYPE_MISMATCH))
             }
             (Ty::Bool, Value::Bool(_))
             | (Ty::Int, Value::Int(_))
@@ -1759,34 +1502,17 @@ impl<'a> Checker<'a> {
             (Ty::Float, Value::Int(n)) => Ok(Some(Value::Float(*n as f64))),
             (Ty::Qty(d), Value::Qty(_, d2)) if d == d2 => Ok(None),
             (Ty::Qty(d), Value::Qty(..)) => {
-                let help = Some(format!(
-                    "use a {} unit, e.g. {}",
-                    d.name(),
-                    example_unit(*d)
-                ));
+                let help = Some(format!("use a {} unit, e.g. {}", d.name(), example_unit(*d)));
                 Err(mismatch(article(ty), found(), help, codes::UNIT_MISMATCH))
             }
             (Ty::Qty(d), Value::Int(_) | Value::Float(_)) => {
                 let help = Some(format!("add a unit, e.g. {}", example_unit(*d)));
-                Err(mismatch(
-                    article(ty),
-                    "a plain number".into(),
-                    help,
-                    codes::TYPE_MISMATCH,
-                ))
+                Err(mismatch(article(ty), "a plain number".into(), help, codes::TYPE_MISMATCH))
             }
             (Ty::Ratio, Value::Int(_) | Value::Float(_)) => {
                 let x = v.as_f64().unwrap_or(0.0);
-                let help = Some(format!(
-                    "write a percentage, e.g. {}%",
-                    super::value::trim_float(x * 100.0)
-                ));
-                Err(mismatch(
-                    "a ratio".into(),
-                    "a plain number".into(),
-                    help,
-                    codes::TYPE_MISMATCH,
-                ))
+                let help = Some(format!("write a percentage, e.g. {}%", super::value::trim_float(x * 100.0)));
+                Err(mismatch("a ratio".into(), "a plain number".into(), help, codes::TYPE_MISMATCH))
             }
             (Ty::Condition, Value::Cond(_, Ty::Condition) | Value::Bool(_)) => Ok(None),
             (Ty::Condition, Value::Cond(_, t)) => {
@@ -1799,8 +1525,9 @@ impl<'a> Checker<'a> {
                 ))
             }
             (_, Value::Cond(..)) => Err(Box::new(|span| {
-                Diagnostic::error(codes::TYPE_MISMATCH, span, "a run-time condition cannot be used here")
-                    .with_help("conditions over metric.* and eval.* go in fields of type `condition` (when, abort_when, gate, …)")
+                Diagnostic::error(codes::TYPE_MISMATCH, span, "a run-time condition cannot be used here").with_help(
+                    "conditions over metric.* and eval.* go in fields of type `condition` (when, abort_when, gate, …)",
+                )
             })),
             (Ty::Str, Value::Secret(name)) => {
                 let name = name.to_string();
@@ -1856,10 +1583,7 @@ impl<'a> Checker<'a> {
                 if a.is_none() && b.is_none() {
                     return Ok(None);
                 }
-                Ok(Some(Value::Range(Rc::new((
-                    a.unwrap_or_else(|| r.0.clone()),
-                    b.unwrap_or_else(|| r.1.clone()),
-                )))))
+                Ok(Some(Value::Range(Rc::new((a.unwrap_or_else(|| r.0.clone()), b.unwrap_or_else(|| r.1.clone()))))))
             }
             (Ty::Record(s), Value::Record(r)) if r.schema == Some(*s) => Ok(None),
             (Ty::Enum(e), Value::Enum(e2, _, _)) if e == e2 => Ok(None),
@@ -1876,11 +1600,7 @@ impl<'a> Checker<'a> {
                         );
                         let decl_span = inst.name_span;
                         Err(Box::new(move |span| {
-                            let a = if want.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                                "an"
-                            } else {
-                                "a"
-                            };
+                            let a = if want.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
                             Diagnostic::error(
                                 codes::WRONG_KIND,
                                 span,
@@ -1895,8 +1615,12 @@ impl<'a> Checker<'a> {
             (Ty::Ref(k), Value::Map(_)) => {
                 let want = self.prog.types.schema(*k).name.clone();
                 Err(Box::new(move |span| {
-                    Diagnostic::error(codes::WRONG_KIND, span, format!("this names every instance of a `for` declaration; a single {want} is required"))
-                        .with_help("pick one instance: NAME[\"key\"]")
+                    Diagnostic::error(
+                        codes::WRONG_KIND,
+                        span,
+                        format!("this names every instance of a `for` declaration; a single {want} is required"),
+                    )
+                    .with_help("pick one instance: NAME[\"key\"]")
                 }))
             }
             _ => Err(mismatch(article(ty), found(), None, codes::TYPE_MISMATCH)),

@@ -5,9 +5,7 @@
 //! of all schemas and enums, and the diagnostics of lexing, parsing, imports and names.
 //! A module imported twice with different arguments is two instances of one parsed file.
 
-use super::types::{
-    scalar, EnumDef, EnumId, FieldDef, SchemaDef, SchemaId, Ty, TypeTable, VariantDef, SCALARS,
-};
+use super::types::{scalar, EnumDef, EnumId, FieldDef, SchemaDef, SchemaId, Ty, TypeTable, VariantDef, SCALARS};
 use super::value::ModuleId;
 use crate::diag::{codes, Diagnostic};
 use crate::source::{FileId, SourceFile, SourceMap, Span};
@@ -91,11 +89,7 @@ impl Program {
         let text = &self.sources.get(file)?.text;
         let mut lines = Vec::new();
         let mut end = offset as usize;
-        for c in comments
-            .iter()
-            .rev()
-            .filter(|c| (c.end as usize) <= offset as usize)
-        {
+        for c in comments.iter().rev().filter(|c| (c.end as usize) <= offset as usize) {
             let gap = text.get(c.end as usize..end)?;
             if !gap.chars().all(char::is_whitespace) || gap.matches('\n').count() > 1 {
                 break;
@@ -126,18 +120,11 @@ struct Loader<'w> {
 }
 
 /// Loads `root` with everything it imports. `name` is how the root file is shown in messages.
-pub fn load(
-    world: &dyn World,
-    root: &Path,
-    params: &[(String, String)],
-) -> (Program, Vec<Diagnostic>) {
+pub fn load(world: &dyn World, root: &Path, params: &[(String, String)]) -> (Program, Vec<Diagnostic>) {
     // Imports are checked against the root file's folder, made absolute so that `..` cannot
     // climb out of a relative path; symlinks are resolved as well.
     let root_path = world.canonical(root).unwrap_or_else(|| normalize(root));
-    let root_dir = root_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let root_dir = root_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut l = Loader {
         world,
         root_dir,
@@ -173,29 +160,20 @@ pub fn load(
             l.prog.root = id;
         }
         Err(e) => {
-            l.diags.push(Diagnostic::sourceless(
-                codes::IMPORT_UNREADABLE,
-                format!("cannot read {}: {e}", root.display()),
-            ));
+            l.diags
+                .push(Diagnostic::sourceless(codes::IMPORT_UNREADABLE, format!("cannot read {}: {e}", root.display())));
             let file = l.add_file(root.display().to_string(), "");
             let id = l.add_module(file.0, file.1, None, false, false, None);
             l.prog.root = id;
         }
     }
     for (k, v) in params {
-        let file = l
-            .prog
-            .sources
-            .add(SourceFile::new(format!("--param {k}"), v.clone()));
+        let file = l.prog.sources.add(SourceFile::new(format!("--param {k}"), v.clone()));
         let lexed = syntax::lexer::lex(file, v);
         let (expr, _) = syntax::parser::parse_expr(file, &lexed.tokens, v.len());
-        l.prog.cli_params.insert(
-            k.clone(),
-            CliParam {
-                raw: v.clone(),
-                expr: if lexed.diags.is_empty() { expr } else { None },
-            },
-        );
+        l.prog
+            .cli_params
+            .insert(k.clone(), CliParam { raw: v.clone(), expr: if lexed.diags.is_empty() { expr } else { None } });
     }
     l.register_types();
     l.register_groups();
@@ -206,9 +184,7 @@ impl Loader<'_> {
     fn add_file(&mut self, name: String, text: &str) -> (FileId, Rc<ast::File>) {
         let id = self.prog.sources.add(SourceFile::new(name, text));
         let parsed = syntax::parse_file(id, text);
-        self.prog
-            .broken
-            .extend(parsed.diags.iter().filter_map(|d| d.primary));
+        self.prog.broken.extend(parsed.diags.iter().filter_map(|d| d.primary));
         self.diags.extend(parsed.diags);
         self.prog.comments.insert(id, parsed.comments);
         (id, Rc::new(parsed.file))
@@ -254,11 +230,7 @@ impl Loader<'_> {
                     let Some(mid) = self.import(id, imp) else {
                         continue;
                     };
-                    match imp
-                        .alias
-                        .clone()
-                        .or_else(|| default_alias(&imp.path, imp.path_span))
-                    {
+                    match imp.alias.clone().or_else(|| default_alias(&imp.path, imp.path_span)) {
                         Some(alias) => {
                             self.define(&mut names, &alias, Name::Import(mid));
                         }
@@ -282,30 +254,23 @@ impl Loader<'_> {
             if is_root && stacks.is_empty() {
                 let span = Span::new(file, 0..0);
                 self.diags.push(
-                    Diagnostic::error(codes::STACK_COUNT, span, "the root file declares no `stack`")
-                        .with_help("add `stack NAME { cloud = aws, region = \"us-east-1\", cluster = \"…\", namespace = \"…\" }`"),
+                    Diagnostic::error(codes::STACK_COUNT, span, "the root file declares no `stack`").with_help(
+                        "add `stack NAME { cloud = aws, region = \"us-east-1\", cluster = \"…\", namespace = \"…\" }`",
+                    ),
                 );
             }
             if is_root {
                 for extra in stacks.iter().skip(1) {
                     self.diags.push(
-                        Diagnostic::error(
-                            codes::STACK_COUNT,
-                            *extra,
-                            "a root file declares exactly one `stack`",
-                        )
-                        .with_label(stacks[0], "first stack here"),
+                        Diagnostic::error(codes::STACK_COUNT, *extra, "a root file declares exactly one `stack`")
+                            .with_label(stacks[0], "first stack here"),
                     );
                 }
             } else {
                 for s in &stacks {
                     self.diags.push(
-                        Diagnostic::error(
-                            codes::STACK_COUNT,
-                            *s,
-                            "an imported module cannot declare a `stack`",
-                        )
-                        .with_help("declare the stack in the root file only"),
+                        Diagnostic::error(codes::STACK_COUNT, *s, "an imported module cannot declare a `stack`")
+                            .with_help("declare the stack in the root file only"),
                     );
                 }
             }
@@ -331,9 +296,8 @@ impl Loader<'_> {
 
     fn import(&mut self, importer: ModuleId, imp: &ast::Import) -> Option<ModuleId> {
         if let Some(std_name) = imp.path.strip_prefix("std/") {
-            let found = STDLIB.iter().find(|(p, _, _)| {
-                p.strip_prefix("std/") == Some(std_name.trim_end_matches(".ai-stack"))
-            });
+            let found =
+                STDLIB.iter().find(|(p, _, _)| p.strip_prefix("std/") == Some(std_name.trim_end_matches(".ai-stack")));
             let Some((path, _, text)) = found else {
                 let names: Vec<_> = STDLIB.iter().map(|s| s.0).collect();
                 self.diags.push(
@@ -347,43 +311,31 @@ impl Loader<'_> {
                 return None;
             };
             let (file, ast) = self.add_file(format!("<{path}>"), text);
-            return Some(self.add_module(
-                file,
-                ast,
-                None,
-                true,
-                false,
-                Some((importer, imp.args.clone())),
-            ));
+            return Some(self.add_module(file, ast, None, true, false, Some((importer, imp.args.clone()))));
         }
         let dir = self.prog.module(importer).dir.clone()?;
         let target = normalize(&dir.join(&imp.path));
         let inside = |p: &Path, root: &Path| p.starts_with(root);
         let canonical = self.world.canonical(&target);
-        let escapes = !inside(&target, &self.root_dir)
-            || canonical
-                .as_ref()
-                .is_some_and(|c| !inside(c, &self.root_dir));
+        let escapes =
+            !inside(&target, &self.root_dir) || canonical.as_ref().is_some_and(|c| !inside(c, &self.root_dir));
         if escapes {
             self.diags.push(
-                Diagnostic::error(codes::IMPORT_ESCAPES_ROOT, imp.path_span, format!("import `{}` leaves the stack's root folder", imp.path))
-                    .with_help("keep modules inside the folder of the root file; use `std/…` for the standard library"),
+                Diagnostic::error(
+                    codes::IMPORT_ESCAPES_ROOT,
+                    imp.path_span,
+                    format!("import `{}` leaves the stack's root folder", imp.path),
+                )
+                .with_help("keep modules inside the folder of the root file; use `std/…` for the standard library"),
             );
             return None;
         }
         if let Some(pos) = self.loading.iter().position(|p| *p == target) {
-            let chain: Vec<String> = self.loading[pos..]
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
+            let chain: Vec<String> = self.loading[pos..].iter().map(|p| p.display().to_string()).collect();
             self.diags.push(Diagnostic::error(
                 codes::IMPORT_CYCLE,
                 imp.path_span,
-                format!(
-                    "modules import each other: {} → {}",
-                    chain.join(" → "),
-                    target.display()
-                ),
+                format!("modules import each other: {} → {}", chain.join(" → "), target.display()),
             ));
             return None;
         }
@@ -411,14 +363,7 @@ impl Loader<'_> {
         };
         self.loading.push(target.clone());
         let dir = target.parent().map(Path::to_path_buf);
-        let id = self.add_module(
-            file,
-            ast,
-            dir,
-            false,
-            false,
-            Some((importer, imp.args.clone())),
-        );
+        let id = self.add_module(file, ast, dir, false, false, Some((importer, imp.args.clone())));
         self.loading.pop();
         Some(id)
     }
@@ -527,12 +472,7 @@ impl Loader<'_> {
                             pid
                         });
                         let doc = self.prog.doc_before(v.span.file, v.span.start);
-                        variants.push(VariantDef {
-                            name: v.name.name.clone(),
-                            payload,
-                            span: v.span,
-                            doc,
-                        });
+                        variants.push(VariantDef { name: v.name.name.clone(), payload, span: v.span, doc });
                     }
                     let doc = self.prog.doc_before(e.name.span.file, e.span.start);
                     let def = &mut self.prog.types.enums[id.0 as usize];
@@ -587,17 +527,13 @@ impl Loader<'_> {
                 let kind = match lookup_type_name(&self.prog, mid, &kind_id.name) {
                     Some(Name::Schema(s)) => Some(s),
                     _ => {
-                        let candidates: Vec<String> =
-                            self.prog.std_schemas.keys().cloned().collect();
+                        let candidates: Vec<String> = self.prog.std_schemas.keys().cloned().collect();
                         let mut diag = Diagnostic::error(
                             codes::UNKNOWN_KIND,
                             kind_id.span,
                             format!("unknown kind `{}`", kind_id.name),
                         );
-                        if let Some(s) = crate::check::suggest(
-                            &kind_id.name,
-                            candidates.iter().map(String::as_str),
-                        ) {
+                        if let Some(s) = crate::check::suggest(&kind_id.name, candidates.iter().map(String::as_str)) {
                             diag = diag.with_help(format!("did you mean `{s}`?"));
                         }
                         self.diags.push(diag);
@@ -605,11 +541,7 @@ impl Loader<'_> {
                     }
                 };
                 let gid = self.prog.groups.len();
-                self.prog.groups.push(Group {
-                    module: mid,
-                    entry: ei,
-                    kind,
-                });
+                self.prog.groups.push(Group { module: mid, entry: ei, kind });
                 if let Some((Name::Decl(e), _)) = self.prog.modules[mi].names.get_mut(&decl_name) {
                     if *e == ei {
                         *e = gid;
@@ -632,12 +564,7 @@ pub fn lookup_type_name(prog: &Program, mid: ModuleId, name: &str) -> Option<Nam
     })
 }
 
-pub fn resolve_type(
-    prog: &Program,
-    mid: ModuleId,
-    t: &ast::TypeExpr,
-    diags: &mut Vec<Diagnostic>,
-) -> Ty {
+pub fn resolve_type(prog: &Program, mid: ModuleId, t: &ast::TypeExpr, diags: &mut Vec<Diagnostic>) -> Ty {
     match t {
         ast::TypeExpr::Name(id) => {
             if let Some(ty) = scalar(&id.name) {
@@ -647,11 +574,7 @@ pub fn resolve_type(
                 Some(Name::Schema(s)) => Ty::Record(s),
                 Some(Name::Enum(e)) => Ty::Enum(e),
                 _ => {
-                    let mut d = Diagnostic::error(
-                        codes::UNKNOWN_TYPE,
-                        id.span,
-                        format!("unknown type `{}`", id.name),
-                    );
+                    let mut d = Diagnostic::error(codes::UNKNOWN_TYPE, id.span, format!("unknown type `{}`", id.name));
                     let names = SCALARS
                         .iter()
                         .copied()
@@ -678,10 +601,8 @@ pub fn resolve_type(
                     true
                 }
             };
-            let first = |diags: &mut Vec<Diagnostic>| {
-                args.first()
-                    .map_or(Ty::Any, |a| resolve_type(prog, mid, a, diags))
-            };
+            let first =
+                |diags: &mut Vec<Diagnostic>| args.first().map_or(Ty::Any, |a| resolve_type(prog, mid, a, diags));
             match id.name.as_str() {
                 "list" if arity(1, diags) => Ty::List(Box::new(first(diags))),
                 "map" if arity(1, diags) => Ty::Map(Box::new(first(diags))),
@@ -709,32 +630,17 @@ pub fn resolve_type(
                 }
             }
         }
-        ast::TypeExpr::Optional(inner, _) => {
-            Ty::Opt(Box::new(resolve_type(prog, mid, inner, diags)))
-        }
-        ast::TypeExpr::Union(ts, _) => Ty::Union(
-            ts.iter()
-                .map(|x| resolve_type(prog, mid, x, diags))
-                .collect(),
-        ),
+        ast::TypeExpr::Optional(inner, _) => Ty::Opt(Box::new(resolve_type(prog, mid, inner, diags))),
+        ast::TypeExpr::Union(ts, _) => Ty::Union(ts.iter().map(|x| resolve_type(prog, mid, x, diags)).collect()),
         ast::TypeExpr::Error(_) => Ty::Any,
     }
 }
 
 fn default_alias(path: &str, span: Span) -> Option<ast::Ident> {
-    let stem = Path::new(path)
-        .file_name()?
-        .to_str()?
-        .trim_end_matches(".ai-stack");
-    let ok = stem
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let stem = Path::new(path).file_name()?.to_str()?.trim_end_matches(".ai-stack");
+    let ok = stem.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    ok.then(|| ast::Ident {
-        name: stem.to_string(),
-        span,
-    })
+    ok.then(|| ast::Ident { name: stem.to_string(), span })
 }
 
 fn flatten(
@@ -755,10 +661,7 @@ fn flatten(
                 flatten(&b.else_items, guards_here, out, guards);
                 guards_here.pop();
             }
-            other => out.push(Entry {
-                item: other.clone(),
-                guards: guards_here.clone(),
-            }),
+            other => out.push(Entry { item: other.clone(), guards: guards_here.clone() }),
         }
     }
 }

@@ -55,9 +55,7 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
     let (decls, active, mut more) = {
         let mut c = Checker::new(&prog);
         evaluate_all(&mut c);
-        let active: Vec<bool> = (0..c.decls.len())
-            .map(|i| c.decl_active(DeclId(i as u32)))
-            .collect();
+        let active: Vec<bool> = (0..c.decls.len()).map(|i| c.decl_active(DeclId(i as u32))).collect();
         check_asserts(&mut c, &active);
         c.run_rules();
         report_unused(&mut c);
@@ -75,12 +73,7 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
     }
     diags.append(&mut more);
     diag::sort(&mut diags);
-    Analysis {
-        prog,
-        decls,
-        active,
-        diags,
-    }
+    Analysis { prog, decls, active, diags }
 }
 
 fn evaluate_all(c: &mut Checker) {
@@ -189,13 +182,7 @@ fn check_assert(c: &mut Checker, a: &ast::Assert, cx: &mut Ctx, owner: Option<St
 
 /// For `all(x in XS, P)`, the elements for which P is false.
 fn failing_elements(c: &mut Checker, cond: &ast::Expr, cx: &mut Ctx) -> Vec<String> {
-    let ExprKind::Bind {
-        func,
-        var,
-        list,
-        body,
-    } = &cond.kind
-    else {
+    let ExprKind::Bind { func, var, list, body } = &cond.kind else {
         return Vec::new();
     };
     if func.name != "all" {
@@ -233,12 +220,8 @@ fn report_unused(c: &mut Checker) {
             };
             if !c.used.contains(&(mid, name.name.clone())) && !name.name.starts_with('_') {
                 c.error(
-                    Diagnostic::warning(
-                        codes::UNUSED,
-                        name.span,
-                        format!("{what} `{}` is never used", name.name),
-                    )
-                    .with_help(format!("remove it, or name it `_{}` to keep it", name.name)),
+                    Diagnostic::warning(codes::UNUSED, name.span, format!("{what} `{}` is never used", name.name))
+                        .with_help(format!("remove it, or name it `_{}` to keep it", name.name)),
                 );
             }
         }

@@ -14,10 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 fn is_cmp(op: BinOp) -> bool {
-    matches!(
-        op,
-        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
-    )
+    matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
 }
 
 /// A value standing for "some value of type `ty`", to reuse value rules on types.
@@ -33,32 +30,16 @@ fn sample(ty: &Ty) -> Value {
     }
 }
 
-pub fn binary(
-    c: &mut Checker,
-    op: BinOp,
-    l: Value,
-    r: Value,
-    span: Span,
-    ls: Span,
-    rs: Span,
-) -> Value {
+pub fn binary(c: &mut Checker, op: BinOp, l: Value, r: Value, span: Span, ls: Span, rs: Span) -> Value {
     if l.is_unknown() || r.is_unknown() {
         return Value::Unknown;
     }
     if let (Value::Secret(n), _) | (_, Value::Secret(n)) = (&l, &r) {
-        let what = if is_cmp(op) {
-            "compared"
-        } else {
-            "used in arithmetic"
-        };
+        let what = if is_cmp(op) { "compared" } else { "used in arithmetic" };
         c.error(
             Diagnostic::error(
                 codes::SECRET_MISUSE,
-                if matches!(l, Value::Secret(_)) {
-                    ls
-                } else {
-                    rs
-                },
+                if matches!(l, Value::Secret(_)) { ls } else { rs },
                 format!("secret `{n}` cannot be {what}"),
             )
             .with_help("a comparison would reveal the secret through the stack's behaviour"),
@@ -93,26 +74,11 @@ pub fn binary(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn mismatch(
-    c: &mut Checker,
-    op: BinOp,
-    l: &Value,
-    r: &Value,
-    lt: &Ty,
-    rt: &Ty,
-    span: Span,
-    ls: Span,
-    rs: Span,
-) {
+fn mismatch(c: &mut Checker, op: BinOp, l: &Value, r: &Value, lt: &Ty, rt: &Ty, span: Span, ls: Span, rs: Span) {
     let (ln, rn) = (c.ty_name(lt), c.ty_name(rt));
-    let dims = matches!(lt, Ty::Qty(_) | Ty::Ratio)
-        && matches!(rt, Ty::Qty(_) | Ty::Ratio | Ty::Int | Ty::Float)
+    let dims = matches!(lt, Ty::Qty(_) | Ty::Ratio) && matches!(rt, Ty::Qty(_) | Ty::Ratio | Ty::Int | Ty::Float)
         || matches!(rt, Ty::Qty(_) | Ty::Ratio) && matches!(lt, Ty::Int | Ty::Float);
-    let code = if dims {
-        codes::UNIT_MISMATCH
-    } else {
-        codes::TYPE_MISMATCH
-    };
+    let code = if dims { codes::UNIT_MISMATCH } else { codes::TYPE_MISMATCH };
     let verb = if is_cmp(op) { "compare" } else { "apply" };
     let msg = if is_cmp(op) {
         format!("cannot {verb} a {ln} with a {rn}")
@@ -138,15 +104,7 @@ fn describe_cond(c: &Cond) -> String {
     }
 }
 
-fn cond_binary(
-    c: &mut Checker,
-    op: BinOp,
-    l: Value,
-    r: Value,
-    span: Span,
-    ls: Span,
-    rs: Span,
-) -> Value {
+fn cond_binary(c: &mut Checker, op: BinOp, l: Value, r: Value, span: Span, ls: Span, rs: Span) -> Value {
     let (lt, rt) = (c.type_of(&l), c.type_of(&r));
     let to_cond = |v: &Value| match v {
         Value::Cond(x, _) => x.clone(),
@@ -201,17 +159,12 @@ fn compare(op: BinOp, l: &Value, r: &Value) -> Option<bool> {
         (Value::Ratio(a), Value::Ratio(b)) => a.partial_cmp(b),
         (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
         (Value::Bool(a), Value::Bool(b)) if matches!(op, BinOp::Eq | BinOp::Ne) => Some(a.cmp(b)),
-        (Value::Enum(ea, va, _), Value::Enum(eb, vb, _))
-            if ea == eb && matches!(op, BinOp::Eq | BinOp::Ne) =>
-        {
+        (Value::Enum(ea, va, _), Value::Enum(eb, vb, _)) if ea == eb && matches!(op, BinOp::Eq | BinOp::Ne) => {
             Some(va.cmp(vb))
         }
         (Value::Ref(a), Value::Ref(b)) if matches!(op, BinOp::Eq | BinOp::Ne) => Some(a.cmp(b)),
         (Value::List(a), Value::List(b)) if matches!(op, BinOp::Eq | BinOp::Ne) => {
-            let eq = a.len() == b.len()
-                && a.iter()
-                    .zip(b.iter())
-                    .all(|(x, y)| compare(BinOp::Eq, x, y) == Some(true));
+            let eq = a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| compare(BinOp::Eq, x, y) == Some(true));
             Some(if eq { Ordering::Equal } else { Ordering::Less })
         }
         _ => return None,
@@ -246,18 +199,15 @@ pub fn arith(op: BinOp, l: &Value, r: &Value) -> Result<Value, Option<String>> {
         return Err(Some("division by zero".into()));
     }
     let v = match (op, l, r) {
-        (Add, Value::Int(a), Value::Int(b)) => Value::Int(
-            a.checked_add(*b)
-                .ok_or(Some("integer overflow".to_string()))?,
-        ),
-        (Sub, Value::Int(a), Value::Int(b)) => Value::Int(
-            a.checked_sub(*b)
-                .ok_or(Some("integer overflow".to_string()))?,
-        ),
-        (Mul, Value::Int(a), Value::Int(b)) => Value::Int(
-            a.checked_mul(*b)
-                .ok_or(Some("integer overflow".to_string()))?,
-        ),
+        (Add, Value::Int(a), Value::Int(b)) => {
+            Value::Int(a.checked_add(*b).ok_or(Some("integer overflow".to_string()))?)
+        }
+        (Sub, Value::Int(a), Value::Int(b)) => {
+            Value::Int(a.checked_sub(*b).ok_or(Some("integer overflow".to_string()))?)
+        }
+        (Mul, Value::Int(a), Value::Int(b)) => {
+            Value::Int(a.checked_mul(*b).ok_or(Some("integer overflow".to_string()))?)
+        }
         (Div, Value::Int(a), Value::Int(b)) if a % b == 0 => Value::Int(a / b),
         (Add | Sub | Mul | Div, a, b) if num(a).is_some() && num(b).is_some() => {
             let (x, y) = (num(a).unwrap_or(0.0), num(b).unwrap_or(0.0));
@@ -269,22 +219,16 @@ pub fn arith(op: BinOp, l: &Value, r: &Value) -> Result<Value, Option<String>> {
             })
         }
         (Add, Value::Str(a), Value::Str(b)) => Value::Str(format!("{a}{b}").into()),
-        (Add, Value::List(a), Value::List(b)) => {
-            Value::List(Rc::new(a.iter().chain(b.iter()).cloned().collect()))
-        }
+        (Add, Value::List(a), Value::List(b)) => Value::List(Rc::new(a.iter().chain(b.iter()).cloned().collect())),
         (Add | Sub, Value::Qty(a, da), Value::Qty(b, db)) if da == db => {
             Value::Qty(if op == Add { a + b } else { a - b }, *da)
         }
-        (Add | Sub, Value::Ratio(a), Value::Ratio(b)) => {
-            Value::Ratio(if op == Add { a + b } else { a - b })
-        }
+        (Add | Sub, Value::Ratio(a), Value::Ratio(b)) => Value::Ratio(if op == Add { a + b } else { a - b }),
         (Mul, Value::Qty(a, d), b) | (Mul, b, Value::Qty(a, d)) if num(b).is_some() => {
             Value::Qty(a * num(b).unwrap_or(0.0), *d)
         }
         (Div, Value::Qty(a, d), b) if num(b).is_some() => Value::Qty(a / num(b).unwrap_or(1.0), *d),
-        (Div, a, Value::Qty(b, d)) if num(a).is_some() => {
-            qty(num(a).unwrap_or(0.0) / b, Dim::NONE.per(*d))
-        }
+        (Div, a, Value::Qty(b, d)) if num(a).is_some() => qty(num(a).unwrap_or(0.0) / b, Dim::NONE.per(*d)),
         (Mul, Value::Qty(a, da), Value::Qty(b, db)) => qty(a * b, da.times(*db)),
         (Div, Value::Qty(a, da), Value::Qty(b, db)) => qty(a / b, da.per(*db)),
         (Mul, Value::Ratio(a), Value::Ratio(b)) => Value::Ratio(a * b),
@@ -293,9 +237,7 @@ pub fn arith(op: BinOp, l: &Value, r: &Value) -> Result<Value, Option<String>> {
         }
         (Div, Value::Ratio(a), b) if num(b).is_some() => Value::Ratio(a / num(b).unwrap_or(1.0)),
         (Div, Value::Ratio(a), Value::Ratio(b)) => Value::Float(a / b),
-        (Mul, Value::Ratio(a), Value::Qty(b, d)) | (Mul, Value::Qty(b, d), Value::Ratio(a)) => {
-            Value::Qty(a * b, *d)
-        }
+        (Mul, Value::Ratio(a), Value::Qty(b, d)) | (Mul, Value::Qty(b, d), Value::Ratio(a)) => Value::Qty(a * b, *d),
         (Div, Value::Qty(a, d), Value::Ratio(b)) => Value::Qty(a / b, *d),
         _ => return Err(None),
     };
@@ -312,30 +254,21 @@ pub fn regex(pattern: &str) -> Result<regex::Regex, String> {
         cache
             .borrow_mut()
             .entry(pattern.to_string())
-            .or_insert_with(|| {
-                regex::RegexBuilder::new(pattern)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
+            .or_insert_with(|| regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().map_err(|e| e.to_string()))
             .clone()
     })
 }
 
 pub const BUILTINS: &[&str] = &[
-    "min", "max", "len", "sum", "lower", "upper", "concat", "merge", "keys", "values", "contains",
-    "matches", "semver", "format",
+    "min", "max", "len", "sum", "lower", "upper", "concat", "merge", "keys", "values", "contains", "matches", "semver",
+    "format",
 ];
 
 impl Checker<'_> {
     pub fn call(&mut self, f: &Ident, args: Vec<(Value, Span)>, span: Span) -> Value {
         let name = f.name.as_str();
         if !BUILTINS.contains(&name) {
-            let mut d = Diagnostic::error(
-                codes::UNKNOWN_NAME,
-                f.span,
-                format!("unknown function `{name}`"),
-            );
+            let mut d = Diagnostic::error(codes::UNKNOWN_NAME, f.span, format!("unknown function `{name}`"));
             d = match super::suggest(name, BUILTINS.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("built-in functions: {}", BUILTINS.join(", "))),
@@ -346,9 +279,7 @@ impl Checker<'_> {
         if args.iter().any(|(v, _)| v.is_unknown()) {
             return Value::Unknown;
         }
-        if let Some((Value::Secret(n), s)) =
-            args.iter().find(|(v, _)| matches!(v, Value::Secret(_)))
-        {
+        if let Some((Value::Secret(n), s)) = args.iter().find(|(v, _)| matches!(v, Value::Secret(_))) {
             self.error(Diagnostic::error(
                 codes::SECRET_MISUSE,
                 *s,
@@ -360,39 +291,22 @@ impl Checker<'_> {
             Ok(v) => v,
             Err((msg, at)) => {
                 let at = at.and_then(|i| args.get(i).map(|a| a.1)).unwrap_or(span);
-                self.error(Diagnostic::error(
-                    codes::BAD_CALL,
-                    at,
-                    format!("{name}: {msg}"),
-                ));
+                self.error(Diagnostic::error(codes::BAD_CALL, at, format!("{name}: {msg}")));
                 Value::Unknown
             }
         }
     }
 
-    fn builtin(
-        &mut self,
-        name: &str,
-        args: &[(Value, Span)],
-    ) -> Result<Value, (String, Option<usize>)> {
+    fn builtin(&mut self, name: &str, args: &[(Value, Span)]) -> Result<Value, (String, Option<usize>)> {
         let arity = |n: usize| -> Result<(), (String, Option<usize>)> {
             if args.len() == n {
                 Ok(())
             } else {
-                Err((
-                    format!(
-                        "takes {n} argument{}, got {}",
-                        if n == 1 { "" } else { "s" },
-                        args.len()
-                    ),
-                    None,
-                ))
+                Err((format!("takes {n} argument{}, got {}", if n == 1 { "" } else { "s" }, args.len()), None))
             }
         };
         let string = |i: usize| -> Result<&str, (String, Option<usize>)> {
-            args.get(i)
-                .and_then(|a| a.0.as_str())
-                .ok_or_else(|| ("expects a string here".to_string(), Some(i)))
+            args.get(i).and_then(|a| a.0.as_str()).ok_or_else(|| ("expects a string here".to_string(), Some(i)))
         };
         Ok(match name {
             "len" => {
@@ -408,21 +322,12 @@ impl Checker<'_> {
             "lower" | "upper" => {
                 arity(1)?;
                 let s = string(0)?;
-                Value::Str(
-                    if name == "lower" {
-                        s.to_lowercase()
-                    } else {
-                        s.to_uppercase()
-                    }
-                    .into(),
-                )
+                Value::Str(if name == "lower" { s.to_lowercase() } else { s.to_uppercase() }.into())
             }
             "min" | "max" | "sum" => {
                 let items: Vec<Value> = match args {
                     [(Value::List(xs), _)] => xs.as_ref().clone(),
-                    [_] if name != "sum" => {
-                        return Err(("expects a list, or two or more values".into(), Some(0)))
-                    }
+                    [_] if name != "sum" => return Err(("expects a list, or two or more values".into(), Some(0))),
                     [_] => return Err(("expects a list".into(), Some(0))),
                     _ if name == "sum" => return Err(("takes one list".into(), None)),
                     _ => args.iter().map(|a| a.0.clone()).collect(),
@@ -433,8 +338,7 @@ impl Checker<'_> {
                         acc = if i == 0 {
                             x.clone()
                         } else {
-                            arith(BinOp::Add, &acc, x)
-                                .map_err(|_| ("cannot add these values".to_string(), Some(0)))?
+                            arith(BinOp::Add, &acc, x).map_err(|_| ("cannot add these values".to_string(), Some(0)))?
                         };
                     }
                     acc
@@ -448,12 +352,7 @@ impl Checker<'_> {
                                 match compare(op, &x, &b) {
                                     Some(true) => x,
                                     Some(false) => b,
-                                    None => {
-                                        return Err((
-                                            "values of different types cannot be ordered".into(),
-                                            None,
-                                        ))
-                                    }
+                                    None => return Err(("values of different types cannot be ordered".into(), None)),
                                 }
                             }
                         });
@@ -499,51 +398,27 @@ impl Checker<'_> {
                 arity(1)?;
                 let pairs: Vec<(String, Value)> = match &args[0].0 {
                     Value::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    Value::Record(r) => r
-                        .fields
-                        .iter()
-                        .map(|(k, f)| (k.clone(), f.value.clone()))
-                        .collect(),
+                    Value::Record(r) => r.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect(),
                     _ => return Err(("expects a map".into(), Some(0))),
                 };
                 Value::List(Rc::new(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| {
-                            if name == "keys" {
-                                Value::Str(k.into())
-                            } else {
-                                v
-                            }
-                        })
-                        .collect(),
+                    pairs.into_iter().map(|(k, v)| if name == "keys" { Value::Str(k.into()) } else { v }).collect(),
                 ))
             }
             "contains" => {
                 arity(2)?;
                 Value::Bool(match (&args[0].0, &args[1].0) {
-                    (Value::List(xs), x) => xs
-                        .iter()
-                        .any(|y| compare(BinOp::Eq, y, x) == Some(true)),
+                    (Value::List(xs), x) => xs.iter().any(|y| compare(BinOp::Eq, y, x) == Some(true)),
                     (Value::Str(s), Value::Str(sub)) => s.contains(sub.as_ref()),
                     (Value::Map(m), Value::Str(k)) => m.contains_key(k.as_ref()),
-                    _ => {
-                        return Err((
-                            "expects (list, value), (string, string) or (map, key)".into(),
-                            None,
-                        ))
-                    }
+                    _ => return Err(("expects (list, value), (string, string) or (map, key)".into(), None)),
                 })
             }
             "matches" => {
                 arity(2)?;
                 let s = string(0)?;
-                let re = regex(string(1)?).map_err(|e| {
-                    (
-                        format!("invalid regex: {}", e.lines().last().unwrap_or("")),
-                        Some(1),
-                    )
-                })?;
+                let re = regex(string(1)?)
+                    .map_err(|e| (format!("invalid regex: {}", e.lines().last().unwrap_or("")), Some(1)))?;
                 Value::Bool(re.is_match(s))
             }
             "semver" => {
@@ -555,23 +430,11 @@ impl Checker<'_> {
                     [Some(a), Some(b), Some(c)] => {
                         let mut r = Record::default();
                         for (k, v) in [("major", *a), ("minor", *b), ("patch", *c)] {
-                            r.fields.insert(
-                                k.into(),
-                                Field {
-                                    value: Value::Int(v),
-                                    span: args[0].1,
-                                    name_span: None,
-                                },
-                            );
+                            r.fields.insert(k.into(), Field { value: Value::Int(v), span: args[0].1, name_span: None });
                         }
                         Value::Record(Rc::new(r))
                     }
-                    _ => {
-                        return Err((
-                            format!("\"{s}\" is not a semantic version (MAJOR.MINOR.PATCH)"),
-                            Some(0),
-                        ))
-                    }
+                    _ => return Err((format!("\"{s}\" is not a semantic version (MAJOR.MINOR.PATCH)"), Some(0))),
                 }
             }
             "format" => {
@@ -579,11 +442,7 @@ impl Checker<'_> {
                 let pieces: Vec<&str> = fmt.split("{}").collect();
                 if pieces.len() != args.len() {
                     return Err((
-                        format!(
-                            "the format has {} `{{}}` but {} values were given",
-                            pieces.len() - 1,
-                            args.len() - 1
-                        ),
+                        format!("the format has {} `{{}}` but {} values were given", pieces.len() - 1, args.len() - 1),
                         None,
                     ));
                 }

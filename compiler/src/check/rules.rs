@@ -47,23 +47,13 @@ impl ModelMemory {
 }
 
 /// The fit rule's arithmetic (shared with tests that check it against the H100 calibration).
-pub fn model_memory(
-    parameters: f64,
-    bytes: f64,
-    context: f64,
-    shape: Option<(f64, f64, f64)>,
-) -> ModelMemory {
+pub fn model_memory(parameters: f64, bytes: f64, context: f64, shape: Option<(f64, f64, f64)>) -> ModelMemory {
     let weights = parameters * bytes;
     let (kv_per_token, kv_estimated) = match shape {
         Some((layers, kv_heads, head_dim)) => (2.0 * layers * kv_heads * head_dim * bytes, false),
         None => (KV_ESTIMATE_PER_SQRT_PARAM * parameters.sqrt() * bytes, true),
     };
-    ModelMemory {
-        weights,
-        kv_per_token,
-        kv_estimated,
-        context,
-    }
+    ModelMemory { weights, kv_per_token, kv_estimated, context }
 }
 
 #[derive(Clone)]
@@ -137,9 +127,7 @@ impl Checker<'_> {
             return Vec::new();
         };
         let ids = self.kind_list(schema);
-        ids.into_iter()
-            .filter_map(|id| self.record(id, Span::default()).map(|r| (id, r)))
-            .collect()
+        ids.into_iter().filter_map(|id| self.record(id, Span::default()).map(|r| (id, r))).collect()
     }
 
     fn decl_span(&self, id: DeclId) -> Span {
@@ -153,41 +141,21 @@ impl Checker<'_> {
     pub fn catalog(&mut self) -> Catalog {
         let mut gpus = HashMap::new();
         for (id, r) in self.active_of("gpu_model") {
-            if let (Some(g), Some(Value::Qty(mem, Dim::SIZE))) =
-                (variant_index(field(&r, "gpu")), field(&r, "memory"))
+            if let (Some(g), Some(Value::Qty(mem, Dim::SIZE))) = (variant_index(field(&r, "gpu")), field(&r, "memory"))
             {
-                let name = variant(self, field(&r, "gpu"))
-                    .map(|v| v.0)
-                    .unwrap_or_else(|| self.addr(id));
+                let name = variant(self, field(&r, "gpu")).map(|v| v.0).unwrap_or_else(|| self.addr(id));
                 gpus.insert(
                     g,
-                    GpuFacts {
-                        name,
-                        memory: *mem,
-                        mig: matches!(field(&r, "mig"), Some(Value::Bool(true))),
-                    },
+                    GpuFacts { name, memory: *mem, mig: matches!(field(&r, "mig"), Some(Value::Bool(true))) },
                 );
             }
         }
         let mut offers = Vec::new();
         for (_, r) in self.active_of("gpu_offer") {
-            if let (
-                Some(g),
-                Some(n),
-                Some(Value::Str(inst)),
-                Some(Value::Qty(p, Dim::MONEY_RATE)),
-            ) = (
-                variant_index(field(&r, "gpu")),
-                int(&r, "gpus"),
-                field(&r, "instance"),
-                field(&r, "price"),
-            ) {
-                offers.push(Offer {
-                    gpu: g,
-                    gpus: n,
-                    instance: inst.to_string(),
-                    price: *p,
-                });
+            if let (Some(g), Some(n), Some(Value::Str(inst)), Some(Value::Qty(p, Dim::MONEY_RATE))) =
+                (variant_index(field(&r, "gpu")), int(&r, "gpus"), field(&r, "instance"), field(&r, "price"))
+            {
+                offers.push(Offer { gpu: g, gpus: n, instance: inst.to_string(), price: *p });
             }
         }
         Catalog { gpus, offers }
@@ -204,22 +172,15 @@ impl Checker<'_> {
 
     fn pool_rules(&mut self, cat: &Catalog) {
         for (id, pool) in self.active_of("gpu_pool") {
-            let (Some(g), Some(n)) = (
-                variant_index(field(&pool, "gpu")),
-                int(&pool, "gpus_per_node"),
-            ) else {
+            let (Some(g), Some(n)) = (variant_index(field(&pool, "gpu")), int(&pool, "gpus_per_node")) else {
                 continue;
             };
             let Some(facts) = cat.gpus.get(&g) else {
                 continue;
             };
             if cat.offer(g, n).is_none() {
-                let shapes: Vec<String> = cat
-                    .offers
-                    .iter()
-                    .filter(|o| o.gpu == g)
-                    .map(|o| format!("{} ({})", o.gpus, o.instance))
-                    .collect();
+                let shapes: Vec<String> =
+                    cat.offers.iter().filter(|o| o.gpu == g).map(|o| format!("{} ({})", o.gpus, o.instance)).collect();
                 self.error(
                     Diagnostic::error(
                         codes::NO_INSTANCE,
@@ -233,10 +194,7 @@ impl Checker<'_> {
                     )),
                 );
             }
-            if let Some(("mig", _)) = variant(self, field(&pool, "sharing"))
-                .as_ref()
-                .map(|(n, p)| (n.as_str(), p))
-            {
+            if let Some(("mig", _)) = variant(self, field(&pool, "sharing")).as_ref().map(|(n, p)| (n.as_str(), p)) {
                 if !facts.mig {
                     self.error(
                         Diagnostic::error(
@@ -258,19 +216,12 @@ impl Checker<'_> {
         Some(match variant(self, field(pool, "sharing")) {
             Some((v, Some(p))) if v == "time_slicing" => {
                 let reps = int(&p, "replicas").unwrap_or(1).max(1) as f64;
-                (
-                    facts.memory / reps,
-                    format!("{} shared {} ways", facts.name, reps),
-                    facts,
-                )
+                (facts.memory / reps, format!("{} shared {} ways", facts.name, reps), facts)
             }
             Some((v, Some(p))) if v == "mig" => {
                 let profile = p.get("profile").and_then(Value::as_str).unwrap_or("");
-                let gb: f64 = profile
-                    .split('.')
-                    .nth(1)
-                    .and_then(|s| s.trim_end_matches("gb").parse().ok())
-                    .unwrap_or(0.0);
+                let gb: f64 =
+                    profile.split('.').nth(1).and_then(|s| s.trim_end_matches("gb").parse().ok()).unwrap_or(0.0);
                 (gb * 1e9, format!("{} MIG {profile}", facts.name), facts)
             }
             _ => (facts.memory, facts.name.clone(), facts),
@@ -281,49 +232,38 @@ impl Checker<'_> {
         let mut demand: BTreeMap<DeclId, Vec<(DeclId, f64)>> = BTreeMap::new();
         for (sid, svc) in self.active_of("service") {
             let name_span = self.decl_span(sid);
-            let (Some(pool_id), Some(model_id)) =
-                (ref_of(field(&svc, "pool")), ref_of(field(&svc, "model")))
-            else {
+            let (Some(pool_id), Some(model_id)) = (ref_of(field(&svc, "pool")), ref_of(field(&svc, "model"))) else {
                 continue;
             };
-            let (Some(pool), Some(model)) = (
-                self.record(pool_id, name_span),
-                self.record(model_id, name_span),
-            ) else {
+            let (Some(pool), Some(model)) = (self.record(pool_id, name_span), self.record(model_id, name_span)) else {
                 continue;
             };
             let tp = int(&svc, "tensor_parallel").unwrap_or(1);
             let per_node = int(&pool, "gpus_per_node").unwrap_or(1);
             if let Some((_, max)) = range(&svc, "replicas") {
-                demand
-                    .entry(pool_id)
-                    .or_default()
-                    .push((sid, max * tp as f64));
+                demand.entry(pool_id).or_default().push((sid, max * tp as f64));
             }
             if tp > per_node || (tp > 0 && per_node % tp != 0) {
-                let divisors: Vec<String> = (1..=per_node)
-                    .filter(|d| per_node % d == 0)
-                    .map(|d| d.to_string())
-                    .collect();
+                let divisors: Vec<String> =
+                    (1..=per_node).filter(|d| per_node % d == 0).map(|d| d.to_string()).collect();
                 let msg = if tp > per_node {
-                    format!("tensor_parallel {tp} needs {tp} GPUs in one node, but nodes of `{}` have {per_node}", self.addr(pool_id))
+                    format!(
+                        "tensor_parallel {tp} needs {tp} GPUs in one node, but nodes of `{}` have {per_node}",
+                        self.addr(pool_id)
+                    )
                 } else {
-                    format!("tensor_parallel {tp} does not divide gpus_per_node {per_node} of pool `{}`", self.addr(pool_id))
+                    format!(
+                        "tensor_parallel {tp} does not divide gpus_per_node {per_node} of pool `{}`",
+                        self.addr(pool_id)
+                    )
                 };
                 self.error(
-                    Diagnostic::error(
-                        codes::TENSOR_PARALLEL,
-                        span(&svc, "tensor_parallel", name_span),
-                        msg,
-                    )
-                    .with_label(
-                        span(&pool, "gpus_per_node", self.decl_span(pool_id)),
-                        format!("{per_node} GPUs per node"),
-                    )
-                    .with_help(format!(
-                        "use a tensor_parallel that divides {per_node}: {}",
-                        divisors.join(", ")
-                    )),
+                    Diagnostic::error(codes::TENSOR_PARALLEL, span(&svc, "tensor_parallel", name_span), msg)
+                        .with_label(
+                            span(&pool, "gpus_per_node", self.decl_span(pool_id)),
+                            format!("{per_node} GPUs per node"),
+                        )
+                        .with_help(format!("use a tensor_parallel that divides {per_node}: {}", divisors.join(", "))),
                 );
                 continue;
             }
@@ -334,24 +274,17 @@ impl Checker<'_> {
             let Some(pool) = self.record(pool_id, Span::default()) else {
                 continue;
             };
-            let (Some((_, nodes)), Some(per_node)) =
-                (range(&pool, "nodes"), int(&pool, "gpus_per_node"))
-            else {
+            let (Some((_, nodes)), Some(per_node)) = (range(&pool, "nodes"), int(&pool, "gpus_per_node")) else {
                 continue;
             };
             let share = match variant(self, field(&pool, "sharing")) {
-                Some((v, Some(p))) if v == "time_slicing" => {
-                    int(&p, "replicas").unwrap_or(1) as f64
-                }
+                Some((v, Some(p))) if v == "time_slicing" => int(&p, "replicas").unwrap_or(1) as f64,
                 _ => 1.0,
             };
             let capacity = nodes * per_node as f64 * share;
             let need: f64 = users.iter().map(|u| u.1).sum();
             if need > capacity {
-                let who: Vec<String> = users
-                    .iter()
-                    .map(|(s, n)| format!("`{}` {}", self.addr(*s), n))
-                    .collect();
+                let who: Vec<String> = users.iter().map(|(s, n)| format!("`{}` {}", self.addr(*s), n)).collect();
                 self.error(
                     Diagnostic::warning(
                         codes::POOL_TOO_SMALL,
@@ -380,11 +313,9 @@ impl Checker<'_> {
         let Some((prec, _)) = variant(self, field(model, "precision")) else {
             return;
         };
-        let (Some(bytes), Some(params), Some(context)) = (
-            precision_bytes(&prec),
-            float(model, "parameters"),
-            int(model, "context_length"),
-        ) else {
+        let (Some(bytes), Some(params), Some(context)) =
+            (precision_bytes(&prec), float(model, "parameters"), int(model, "context_length"))
+        else {
             return;
         };
         let Some((per_gpu, gpu_desc, _)) = self.memory_per_gpu(cat, pool) else {
@@ -394,11 +325,7 @@ impl Checker<'_> {
             Some(Value::Ratio(r)) => *r,
             _ => 0.9,
         };
-        let shape = match (
-            int(model, "layers"),
-            int(model, "kv_heads"),
-            int(model, "head_dim"),
-        ) {
+        let shape = match (int(model, "layers"), int(model, "kv_heads"), int(model, "head_dim")) {
             (Some(l), Some(h), Some(d)) => Some((l as f64, h as f64, d as f64)),
             _ => None,
         };
@@ -421,8 +348,7 @@ impl Checker<'_> {
                         let Some(f) = cat.gpus.get(&o.gpu) else {
                             continue;
                         };
-                        let Some(t) = (1..=o.gpus)
-                            .find(|t| o.gpus % t == 0 && f.memory * *t as f64 * util >= need)
+                        let Some(t) = (1..=o.gpus).find(|t| o.gpus % t == 0 && f.memory * *t as f64 * util >= need)
                         else {
                             continue;
                         };
@@ -439,20 +365,14 @@ impl Checker<'_> {
                     }
                     match best {
                         Some((_, first)) => format!("use a larger GPU, e.g. {first}"),
-                        None => {
-                            "no single node in the catalog holds it; quantize the model".to_string()
-                        }
+                        None => "no single node in the catalog holds it; quantize the model".to_string(),
                     }
                 }
             };
             if bytes > 1.0 {
                 help.push_str(", or serve an fp8/int4 quantized model");
             }
-            let kv = if mem.kv_estimated {
-                "estimated KV cache"
-            } else {
-                "KV cache"
-            };
+            let kv = if mem.kv_estimated { "estimated KV cache" } else { "KV cache" };
             self.error(
                 Diagnostic::error(
                     codes::MODEL_DOES_NOT_FIT,
@@ -474,11 +394,7 @@ impl Checker<'_> {
         let sequences = ((usable - mem.weights) / mem.kv_sequence()).floor();
         let max_batch = int(svc, "max_batch").unwrap_or(1);
         if sequences < max_batch as f64 {
-            let at = svc
-                .fields
-                .get("max_batch")
-                .and_then(|f| f.name_span.map(|_| f.span))
-                .unwrap_or(name_span);
+            let at = svc.fields.get("max_batch").and_then(|f| f.name_span.map(|_| f.span)).unwrap_or(name_span);
             self.error(
                 Diagnostic::warning(
                     codes::BATCH_BELOW_MAX,
@@ -511,29 +427,19 @@ impl Checker<'_> {
                     _ => return,
                 };
                 let at = span(&payload, "steps", rollout_span);
-                let shown: Vec<String> = steps
-                    .iter()
-                    .map(|s| format!("{}%", super::value::trim_float(s * 100.0)))
-                    .collect();
+                let shown: Vec<String> =
+                    steps.iter().map(|s| format!("{}%", super::value::trim_float(s * 100.0))).collect();
                 if let Some(w) = steps.windows(2).find(|w| w[1] <= w[0]) {
                     self.error(
                         Diagnostic::error(
                             codes::ROLLOUT,
                             at,
-                            format!(
-                                "canary steps must strictly increase: {} comes after {}",
-                                pctf(w[1]),
-                                pctf(w[0])
-                            ),
+                            format!("canary steps must strictly increase: {} comes after {}", pctf(w[1]), pctf(w[0])),
                         )
                         .with_help("list the traffic shares in increasing order, ending at 100%"),
                     );
                 } else if steps.iter().any(|s| *s <= 0.0 || *s > 1.0) {
-                    self.error(Diagnostic::error(
-                        codes::ROLLOUT,
-                        at,
-                        "canary steps must lie in (0%, 100%]",
-                    ));
+                    self.error(Diagnostic::error(codes::ROLLOUT, at, "canary steps must lie in (0%, 100%]"));
                 } else if steps.last().is_some_and(|l| (l - 1.0).abs() > 1e-9) {
                     self.error(
                         Diagnostic::error(
@@ -545,9 +451,7 @@ impl Checker<'_> {
                                 shown.last().map_or("", String::as_str)
                             ),
                         )
-                        .with_primary_label(
-                            "the rollout would never send all traffic to the new version",
-                        )
+                        .with_primary_label("the rollout would never send all traffic to the new version")
                         .with_help(format!("add a final step: [{}, 100%]", shown.join(", "))),
                     );
                 }
@@ -558,11 +462,7 @@ impl Checker<'_> {
                 };
                 let total: f64 = variants
                     .values()
-                    .filter_map(|v| {
-                        v.as_record()
-                            .and_then(|r| r.get("weight"))
-                            .and_then(Value::as_f64)
-                    })
+                    .filter_map(|v| v.as_record().and_then(|r| r.get("weight")).and_then(Value::as_f64))
                     .sum();
                 if (total - 1.0).abs() > 1e-9 {
                     self.error(
@@ -582,9 +482,7 @@ impl Checker<'_> {
     fn dr_rules(&mut self) {
         for (id, dr) in self.active_of("dr") {
             let name_span = self.decl_span(id);
-            if let (Some(Value::Str(p)), Some(Value::Str(s))) =
-                (field(&dr, "primary"), field(&dr, "secondary"))
-            {
+            if let (Some(Value::Str(p)), Some(Value::Str(s))) = (field(&dr, "primary"), field(&dr, "secondary")) {
                 if p == s {
                     self.error(
                         Diagnostic::error(
@@ -611,23 +509,16 @@ impl Checker<'_> {
                     Diagnostic::error(
                         codes::RPO_UNMET,
                         rpo_span,
-                        format!(
-                            "an RPO of {} is below the 15m bound of S3 replication",
-                            format_duration(rpo)
-                        ),
+                        format!("an RPO of {} is below the 15m bound of S3 replication", format_duration(rpo)),
                     )
-                    .with_help(
-                        "S3 Replication Time Control replicates within 15 minutes; set rpo >= 15m",
-                    ),
+                    .with_help("S3 Replication Time Control replicates within 15 minutes; set rpo >= 15m"),
                 );
             }
             let backup = field(&dr, "backup").and_then(Value::as_record).cloned();
             let (targets, every, every_span) = match &backup {
                 Some(b) => (
                     match field(b, "targets") {
-                        Some(Value::List(xs)) => {
-                            xs.iter().filter_map(|x| ref_of(Some(x))).collect()
-                        }
+                        Some(Value::List(xs)) => xs.iter().filter_map(|x| ref_of(Some(x))).collect(),
                         _ => Vec::new(),
                     },
                     match field(b, "every") {
@@ -646,9 +537,7 @@ impl Checker<'_> {
                 if every <= rpo {
                     continue;
                 }
-                let tier = self
-                    .record(t, name_span)
-                    .and_then(|r| variant(self, field(&r, "tier")).map(|v| v.0));
+                let tier = self.record(t, name_span).and_then(|r| variant(self, field(&r, "tier")).map(|v| v.0));
                 let tname = self.addr(t);
                 if matches!(tier.as_deref(), Some("cold" | "archive")) {
                     self.error(
@@ -670,10 +559,16 @@ impl Checker<'_> {
                     Diagnostic::error(
                         codes::RPO_UNMET,
                         every_span,
-                        format!("backups every {} cannot meet the RPO of {} for `{tname}`, which is not replicated", format_duration(every), format_duration(rpo)),
+                        format!(
+                            "backups every {} cannot meet the RPO of {} for `{tname}`, which is not replicated",
+                            format_duration(every),
+                            format_duration(rpo)
+                        ),
                     )
                     .with_label(rpo_span, format!("RPO of {}", format_duration(rpo)))
-                    .with_help(format!("add `{tname}` to `replicate` (S3 replication meets RPOs from 15m), or lower the RPO target")),
+                    .with_help(format!(
+                        "add `{tname}` to `replicate` (S3 replication meets RPOs from 15m), or lower the RPO target"
+                    )),
                 );
             }
         }
@@ -692,11 +587,9 @@ impl Checker<'_> {
         }
         let mut lines = Vec::new();
         for (id, pool) in self.active_of("gpu_pool") {
-            let (Some(g), Some(n), Some((lo, hi))) = (
-                variant_index(field(&pool, "gpu")),
-                int(&pool, "gpus_per_node"),
-                range(&pool, "nodes"),
-            ) else {
+            let (Some(g), Some(n), Some((lo, hi))) =
+                (variant_index(field(&pool, "gpu")), int(&pool, "gpus_per_node"), range(&pool, "nodes"))
+            else {
                 continue;
             };
             let Some(offer) = cat.offer(g, n) else {
@@ -705,11 +598,7 @@ impl Checker<'_> {
             let hourly = offer.price * MS_PER_HOUR / 100.0;
             let monthly = |nodes: f64| nodes * offer.price * MS_PER_HOUR * HOURS_PER_MONTH / 100.0;
             let cap = variant(self, field(&pool, "capacity")).map_or("on_demand".into(), |v| v.0);
-            let capacity_note = if cap == "spot" {
-                "spot, priced on demand for the worst case"
-            } else {
-                "on demand"
-            };
+            let capacity_note = if cap == "spot" { "spot, priced on demand for the worst case" } else { "on demand" };
             lines.push(Line {
                 id,
                 text: format!(
@@ -744,10 +633,7 @@ impl Checker<'_> {
                 let mut sorted: Vec<&Line> = lines.iter().collect();
                 sorted.sort_by(|a, b| b.worst.total_cmp(&a.worst));
                 for l in &sorted {
-                    d = d.with_label(
-                        self.decl_span(l.id),
-                        format!("pool `{}`: {}", self.addr(l.id), l.text),
-                    );
+                    d = d.with_label(self.decl_span(l.id), format!("pool `{}`: {}", self.addr(l.id), l.text));
                 }
                 if let Some(top) = sorted.first() {
                     d = d.with_help(format!(
@@ -759,10 +645,7 @@ impl Checker<'_> {
                 continue;
             }
             let first_alert = match field(&b, "alerts") {
-                Some(Value::List(xs)) => xs
-                    .iter()
-                    .filter_map(Value::as_f64)
-                    .fold(f64::INFINITY, f64::min),
+                Some(Value::List(xs)) => xs.iter().filter_map(Value::as_f64).fold(f64::INFINITY, f64::min),
                 _ => f64::INFINITY,
             };
             if first_alert.is_finite() && expected > first_alert * limit_month {
@@ -799,12 +682,7 @@ impl Checker<'_> {
                 .collect(),
             _ => BTreeMap::new(),
         };
-        const RULES: &[&str] = &[
-            "encryption_at_rest",
-            "no_public_buckets",
-            "digests_pinned",
-            "images_pinned",
-        ];
+        const RULES: &[&str] = &["encryption_at_rest", "no_public_buckets", "digests_pinned", "images_pinned"];
         for k in rules.keys() {
             if !RULES.contains(&k.as_str()) {
                 let mut d = Diagnostic::error(
@@ -820,14 +698,10 @@ impl Checker<'_> {
             }
         }
         let on = |r: &str| rules.get(r).copied().unwrap_or(true);
-        let required =
-            variant(self, field(&policy, "encryption_at_rest")).is_some_and(|v| v.0 == "required");
+        let required = variant(self, field(&policy, "encryption_at_rest")).is_some_and(|v| v.0 == "required");
         let storages = self.active_of("storage");
-        let cdn_origins: Vec<DeclId> = self
-            .active_of("cdn")
-            .iter()
-            .filter_map(|(_, c)| ref_of(field(c, "origin")))
-            .collect();
+        let cdn_origins: Vec<DeclId> =
+            self.active_of("cdn").iter().filter_map(|(_, c)| ref_of(field(c, "origin"))).collect();
         for (sid, st) in &storages {
             let ns = self.decl_span(*sid);
             if on("encryption_at_rest")
@@ -835,9 +709,16 @@ impl Checker<'_> {
                 && variant(self, field(st, "encryption")).is_some_and(|v| v.0 == "off")
             {
                 self.error(
-                    Diagnostic::error(codes::POLICY_RULE, span(st, "encryption", ns), format!("storage `{}` is not encrypted at rest", self.addr(*sid)))
-                        .with_label(self.decl_span(pid), format!("policy `{pname}` requires encryption at rest (rule encryption_at_rest)"))
-                        .with_help("set `encryption = kms`"),
+                    Diagnostic::error(
+                        codes::POLICY_RULE,
+                        span(st, "encryption", ns),
+                        format!("storage `{}` is not encrypted at rest", self.addr(*sid)),
+                    )
+                    .with_label(
+                        self.decl_span(pid),
+                        format!("policy `{pname}` requires encryption at rest (rule encryption_at_rest)"),
+                    )
+                    .with_help("set `encryption = kms`"),
                 );
             }
             if on("no_public_buckets")
@@ -848,18 +729,10 @@ impl Checker<'_> {
                     Diagnostic::error(
                         codes::POLICY_RULE,
                         span(st, "public", ns),
-                        format!(
-                            "storage `{}` is public with no cdn in front",
-                            self.addr(*sid)
-                        ),
+                        format!("storage `{}` is public with no cdn in front", self.addr(*sid)),
                     )
-                    .with_label(
-                        self.decl_span(pid),
-                        format!("policy `{pname}` forbids it (rule no_public_buckets)"),
-                    )
-                    .with_help(
-                        "keep it private and serve it through a `cdn` with origin access control",
-                    ),
+                    .with_label(self.decl_span(pid), format!("policy `{pname}` forbids it (rule no_public_buckets)"))
+                    .with_help("keep it private and serve it through a `cdn` with origin access control"),
                 );
             }
         }
@@ -867,8 +740,14 @@ impl Checker<'_> {
             for (mid, m) in self.active_of("model") {
                 if matches!(field(&m, "digest"), Some(Value::None)) {
                     self.error(
-                        Diagnostic::warning(codes::POLICY_ADVICE, self.decl_span(mid), format!("model `{}` is not pinned by digest", self.addr(mid)))
-                            .with_help("set `digest = \"sha256:…\"` so every replica loads the same bytes (rule digests_pinned)"),
+                        Diagnostic::warning(
+                            codes::POLICY_ADVICE,
+                            self.decl_span(mid),
+                            format!("model `{}` is not pinned by digest", self.addr(mid)),
+                        )
+                        .with_help(
+                            "set `digest = \"sha256:…\"` so every replica loads the same bytes (rule digests_pinned)",
+                        ),
                     );
                 }
             }

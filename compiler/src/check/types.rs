@@ -16,50 +16,18 @@ pub struct Dim {
 }
 
 impl Dim {
-    pub const NONE: Dim = Dim {
-        time: 0,
-        bytes: 0,
-        money: 0,
-    };
-    pub const DURATION: Dim = Dim {
-        time: 1,
-        bytes: 0,
-        money: 0,
-    };
-    pub const SIZE: Dim = Dim {
-        time: 0,
-        bytes: 1,
-        money: 0,
-    };
-    pub const MONEY: Dim = Dim {
-        time: 0,
-        bytes: 0,
-        money: 1,
-    };
-    pub const RATE: Dim = Dim {
-        time: -1,
-        bytes: 0,
-        money: 0,
-    };
-    pub const MONEY_RATE: Dim = Dim {
-        time: -1,
-        bytes: 0,
-        money: 1,
-    };
+    pub const NONE: Dim = Dim { time: 0, bytes: 0, money: 0 };
+    pub const DURATION: Dim = Dim { time: 1, bytes: 0, money: 0 };
+    pub const SIZE: Dim = Dim { time: 0, bytes: 1, money: 0 };
+    pub const MONEY: Dim = Dim { time: 0, bytes: 0, money: 1 };
+    pub const RATE: Dim = Dim { time: -1, bytes: 0, money: 0 };
+    pub const MONEY_RATE: Dim = Dim { time: -1, bytes: 0, money: 1 };
 
     pub fn times(self, o: Dim) -> Dim {
-        Dim {
-            time: self.time + o.time,
-            bytes: self.bytes + o.bytes,
-            money: self.money + o.money,
-        }
+        Dim { time: self.time + o.time, bytes: self.bytes + o.bytes, money: self.money + o.money }
     }
     pub fn per(self, o: Dim) -> Dim {
-        Dim {
-            time: self.time - o.time,
-            bytes: self.bytes - o.bytes,
-            money: self.money - o.money,
-        }
+        Dim { time: self.time - o.time, bytes: self.bytes - o.bytes, money: self.money - o.money }
     }
     pub fn is_none(self) -> bool {
         self == Dim::NONE
@@ -77,22 +45,14 @@ impl Dim {
                 let mut num = Vec::new();
                 let mut den = Vec::new();
                 for (e, n) in [(d.money, "money"), (d.bytes, "size"), (d.time, "duration")] {
-                    let part = if e.abs() > 1 {
-                        format!("{n}^{}", e.abs())
-                    } else {
-                        n.to_string()
-                    };
+                    let part = if e.abs() > 1 { format!("{n}^{}", e.abs()) } else { n.to_string() };
                     if e > 0 {
                         num.push(part);
                     } else if e < 0 {
                         den.push(part);
                     }
                 }
-                let num = if num.is_empty() {
-                    "1".to_string()
-                } else {
-                    num.join("·")
-                };
+                let num = if num.is_empty() { "1".to_string() } else { num.join("·") };
                 if den.is_empty() {
                     num
                 } else {

@@ -146,13 +146,7 @@ pub fn format_qty(v: f64, dim: Dim) -> String {
 }
 
 pub fn format_duration(ms: f64) -> String {
-    for (unit, len) in [
-        ("w", 604_800e3),
-        ("d", 86_400e3),
-        ("h", 3_600e3),
-        ("m", 60e3),
-        ("s", 1e3),
-    ] {
+    for (unit, len) in [("w", 604_800e3), ("d", 86_400e3), ("h", 3_600e3), ("m", 60e3), ("s", 1e3)] {
         if ms.abs() >= len && (ms / len).fract() == 0.0 {
             return format!("{}{unit}", ms / len);
         }

@@ -44,22 +44,13 @@ pub fn diagnostic(d: &Diagnostic, sources: &SourceMap) -> Value {
         })
         .collect();
     obj.insert("labels".into(), Value::Array(labels));
-    obj.insert(
-        "help".into(),
-        d.help.as_ref().map_or(Value::Null, |h| json!(h)),
-    );
+    obj.insert("help".into(), d.help.as_ref().map_or(Value::Null, |h| json!(h)));
     Value::Object(obj)
 }
 
 pub fn report(diags: &[Diagnostic], sources: &SourceMap) -> Value {
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let warnings = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .count();
+    let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+    let warnings = diags.iter().filter(|d| d.severity == Severity::Warning).count();
     json!({
         "diagnostics": diags.iter().map(|d| diagnostic(d, sources)).collect::<Vec<_>>(),
         "errors": errors,

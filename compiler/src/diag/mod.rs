@@ -63,16 +63,10 @@ impl Diagnostic {
         }
     }
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, span, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
     }
     pub fn info(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Info,
-            ..Diagnostic::error(code, span, message)
-        }
+        Diagnostic { severity: Severity::Info, ..Diagnostic::error(code, span, message) }
     }
     pub fn sourceless(code: &'static str, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
@@ -86,10 +80,7 @@ impl Diagnostic {
         }
     }
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label {
-            span,
-            message: message.into(),
-        });
+        self.labels.push(Label { span, message: message.into() });
         self
     }
     pub fn with_primary_label(mut self, message: impl Into<String>) -> Diagnostic {
@@ -117,9 +108,7 @@ pub fn sort(diags: &mut Vec<Diagnostic>) {
     diags.sort_by(|a, b| {
         let ka = a.primary.map(|s| (s.file, s.start, s.end));
         let kb = b.primary.map(|s| (s.file, s.start, s.end));
-        ka.cmp(&kb)
-            .then(a.severity.cmp(&b.severity))
-            .then(a.code.cmp(b.code))
+        ka.cmp(&kb).then(a.severity.cmp(&b.severity)).then(a.code.cmp(b.code))
     });
     diags.dedup_by(|a, b| a.code == b.code && a.primary == b.primary && a.message == b.message);
 }

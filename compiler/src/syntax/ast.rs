@@ -164,10 +164,7 @@ impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
             TypeExpr::Name(i) => i.span,
-            TypeExpr::Generic(_, _, s)
-            | TypeExpr::Optional(_, s)
-            | TypeExpr::Union(_, s)
-            | TypeExpr::Error(s) => *s,
+            TypeExpr::Generic(_, _, s) | TypeExpr::Optional(_, s) | TypeExpr::Union(_, s) | TypeExpr::Error(s) => *s,
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct Lexed {
 }
 
 const MAX_NESTING: usize = 64;
+/// Deepest bracket nesting accepted; far beyond any real stack, and it keeps every later
+/// stage's recursion bounded.
+pub const MAX_DEPTH: usize = 64;
 
 pub fn lex(file: FileId, text: &str) -> Lexed {
     let mut lx = Lexer {
@@ -24,16 +27,13 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
         src: text.as_bytes(),
         text,
         pos: 0,
+        depth: 0,
         out: Vec::new(),
         comments: Vec::new(),
         diags: Vec::new(),
     };
     lx.code(0, 0);
-    Lexed {
-        tokens: lx.out,
-        comments: lx.comments,
-        diags: lx.diags,
-    }
+    Lexed { tokens: lx.out, comments: lx.comments, diags: lx.diags }
 }
 
 struct Lexer<'a> {
@@ -41,6 +41,7 @@ struct Lexer<'a> {
     src: &'a [u8],
     text: &'a str,
     pos: usize,
+    depth: usize,
     out: Vec<Spanned>,
     comments: Vec<Comment>,
     diags: Vec<Diagnostic>,
@@ -54,8 +55,8 @@ fn is_ident_char(c: u8) -> bool {
 }
 
 const OPS: &[&str] = &[
-    "==", "!=", "<=", ">=", "&&", "||", "..", "{", "}", "[", "]", "(", ")", ",", ":", ".", "=",
-    "<", ">", "+", "-", "*", "/", "!", "?", "|",
+    "==", "!=", "<=", ">=", "&&", "||", "..", "{", "}", "[", "]", "(", ")", ",", ":", ".", "=", "<", ">", "+", "-",
+    "*", "/", "!", "?", "|",
 ];
 
 impl<'a> Lexer<'a> {
@@ -95,8 +96,7 @@ impl<'a> Lexer<'a> {
                         self.pos += 1;
                     }
                     let word = &self.text[start..self.pos];
-                    let tok =
-                        Kw::parse(word).map_or_else(|| Token::Ident(word.to_string()), Token::Kw);
+                    let tok = Kw::parse(word).map_or_else(|| Token::Ident(word.to_string()), Token::Kw);
                     self.push(tok, start);
                 }
                 b'}' if depth > 0 && braces == 0 => {
@@ -113,21 +113,29 @@ impl<'a> Lexer<'a> {
                         } else if *op == "}" {
                             braces = braces.saturating_sub(1);
                         }
+                        // Brackets deeper than MAX_DEPTH are reported once and dropped.
+                        if matches!(*op, "{" | "[" | "(") {
+                            self.depth += 1;
+                            if self.depth > MAX_DEPTH {
+                                if self.depth == MAX_DEPTH + 1 {
+                                    let msg = format!("brackets nest more than {MAX_DEPTH} levels deep");
+                                    self.error(codes::SYNTAX, start, self.pos, msg);
+                                }
+                                continue;
+                            }
+                        } else if matches!(*op, "}" | "]" | ")") {
+                            self.depth = self.depth.saturating_sub(1);
+                            if self.depth >= MAX_DEPTH {
+                                continue;
+                            }
+                        }
                         self.push(Token::Op(op), start);
                     } else {
-                        let ch = self.text[self.pos..]
-                            .chars()
-                            .next()
-                            .map_or(1, char::len_utf8);
+                        let ch = self.text[self.pos..].chars().next().map_or(1, char::len_utf8);
                         self.pos += ch;
                         let shown = &self.text[start..self.pos];
-                        self.error(
-                            codes::BAD_CHARACTER,
-                            start,
-                            self.pos,
-                            format!("unexpected character `{shown}`"),
-                        );
-                        self.push(Token::Error, start);
+                        self.error(codes::BAD_CHARACTER, start, self.pos, format!("unexpected character `{shown}`"));
+                        // Reported and skipped: the tokens around it still parse.
                     }
                 }
             }
@@ -147,11 +155,7 @@ impl<'a> Lexer<'a> {
         } else {
             None
         };
-        self.comments.push(Comment {
-            start: start as u32,
-            end: self.pos as u32,
-            doc,
-        });
+        self.comments.push(Comment { start: start as u32, end: self.pos as u32, doc });
     }
 
     fn block_comment(&mut self) {
@@ -161,12 +165,7 @@ impl<'a> Lexer<'a> {
         while depth > 0 {
             match (self.peek(0), self.peek(1)) {
                 (None, _) => {
-                    self.error(
-                        codes::UNTERMINATED_COMMENT,
-                        start,
-                        start + 2,
-                        "block comment is never closed",
-                    );
+                    self.error(codes::UNTERMINATED_COMMENT, start, start + 2, "block comment is never closed");
                     break;
                 }
                 (Some(b'/'), Some(b'*')) => {
@@ -180,11 +179,7 @@ impl<'a> Lexer<'a> {
                 _ => self.pos += 1,
             }
         }
-        self.comments.push(Comment {
-            start: start as u32,
-            end: self.pos as u32,
-            doc: None,
-        });
+        self.comments.push(Comment { start: start as u32, end: self.pos as u32, doc: None });
     }
 
     fn digits(&mut self) -> bool {
@@ -217,10 +212,7 @@ impl<'a> Lexer<'a> {
                 float = true;
             }
         }
-        let literal: String = self.text[num_start..self.pos]
-            .chars()
-            .filter(|&c| c != '_')
-            .collect();
+        let literal: String = self.text[num_start..self.pos].chars().filter(|&c| c != '_').collect();
         let value: f64 = literal.parse().unwrap_or(f64::NAN);
         if !value.is_finite() {
             self.error(
@@ -240,11 +232,7 @@ impl<'a> Lexer<'a> {
             }
             if let Some(tu) = TimeUnit::parse(&self.text[self.pos + 1..end]) {
                 self.pos = end;
-                let unit = if money {
-                    Unit::DollarsPer(tu)
-                } else {
-                    Unit::PerTime(tu)
-                };
+                let unit = if money { Unit::DollarsPer(tu) } else { Unit::PerTime(tu) };
                 self.push(Token::Quantity(value, unit), start);
                 return;
             }
@@ -328,13 +316,10 @@ impl<'a> Lexer<'a> {
                     "string is never closed",
                 );
                 self.flush_text(&mut text, text_start, true);
+                self.push(Token::StrEnd, self.pos);
                 return;
             };
-            let closing = if triple {
-                self.src[self.pos..].starts_with(b"\"\"\"")
-            } else {
-                c == b'"'
-            };
+            let closing = if triple { self.src[self.pos..].starts_with(b"\"\"\"") } else { c == b'"' };
             if closing {
                 if triple {
                     // Drop the last line when it only indents the closing quotes.
@@ -352,13 +337,9 @@ impl<'a> Lexer<'a> {
             }
             match c {
                 b'\n' if !triple => {
-                    self.error(
-                        codes::UNTERMINATED_STRING,
-                        start,
-                        start + 1,
-                        "string is never closed on its line",
-                    );
+                    self.error(codes::UNTERMINATED_STRING, start, start + 1, "string is never closed on its line");
                     self.flush_text(&mut text, text_start, true);
+                    self.push(Token::StrEnd, self.pos);
                     return;
                 }
                 b'\n' => {
@@ -381,10 +362,7 @@ impl<'a> Lexer<'a> {
                             self.pos += 2;
                         }
                         None => {
-                            let len = self.text[self.pos + 1..]
-                                .chars()
-                                .next()
-                                .map_or(0, char::len_utf8);
+                            let len = self.text[self.pos + 1..].chars().next().map_or(0, char::len_utf8);
                             self.error(
                                 codes::BAD_ESCAPE,
                                 self.pos,
@@ -401,22 +379,12 @@ impl<'a> Lexer<'a> {
                     self.pos += 2;
                     self.push(Token::InterpStart, s);
                     if nesting >= MAX_NESTING {
-                        self.error(
-                            codes::SYNTAX,
-                            s,
-                            s + 2,
-                            "interpolations are nested too deeply",
-                        );
+                        self.error(codes::SYNTAX, s, s + 2, "interpolations are nested too deeply");
                         self.pos = self.src.len();
                         return;
                     }
                     if !self.code(1, nesting + 1) {
-                        self.error(
-                            codes::UNTERMINATED_STRING,
-                            s,
-                            s + 2,
-                            "interpolation is never closed with `}`",
-                        );
+                        self.error(codes::UNTERMINATED_STRING, s, s + 2, "interpolation is never closed with `}`");
                         return;
                     }
                     text_start = self.pos;

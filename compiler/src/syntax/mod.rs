@@ -20,9 +20,5 @@ pub fn parse_file(file: FileId, text: &str) -> Parsed {
     let (tree, mut diags) = parser::parse(file, &lexed.tokens, text.len());
     let mut all = lexed.diags;
     all.append(&mut diags);
-    Parsed {
-        file: tree,
-        comments: lexed.comments,
-        diags: all,
-    }
+    Parsed { file: tree, comments: lexed.comments, diags: all }
 }

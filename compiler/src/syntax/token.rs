@@ -87,18 +87,13 @@ const SIZE_UNITS: &[(&str, u64)] = &[
 
 impl SizeUnit {
     pub fn parse(s: &str) -> Option<SizeUnit> {
-        SIZE_UNITS
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map(|&(name, bytes)| SizeUnit { name, bytes })
+        SIZE_UNITS.iter().find(|(n, _)| *n == s).map(|&(name, bytes)| SizeUnit { name, bytes })
     }
 }
 
 /// Every unit name, for "did you mean" suggestions.
 pub fn unit_names() -> impl Iterator<Item = &'static str> {
-    ["ms", "s", "m", "h", "d", "w"]
-        .into_iter()
-        .chain(SIZE_UNITS.iter().map(|(n, _)| *n))
+    ["ms", "s", "m", "h", "d", "w"].into_iter().chain(SIZE_UNITS.iter().map(|(n, _)| *n))
 }
 
 impl Unit {
