@@ -9,8 +9,8 @@
 //!   size = 30d
 //! ```
 //!
-//! (`LEVEL[CODE]`, then an optional 1-based column or column range, then an optional message
-//! substring). Gives: for each section, the list of expected diagnostics that were "not
+//! (`LEVEL[CODE]`, then an optional 1-based column or column range, then an optional substring
+//! of the message or its help). Gives: for each section, the list of expected diagnostics that were "not
 //! emitted" and emitted diagnostics that were "not annotated". Both must be empty.
 //! A section without a `stack` gets one appended after its last line, so line numbers are
 //! those of the file.
@@ -58,7 +58,8 @@ impl std::fmt::Display for Expected {
     }
 }
 
-fn parse_annotation(line: &str) -> Option<(String, String, Option<(usize, Option<usize>)>, Option<String>)> {
+/// An annotation line; its `line` is filled in once the annotated line is known.
+fn parse_annotation(line: &str) -> Option<Expected> {
     let rest = line.trim_start().strip_prefix("// ")?;
     let (sev, rest) = rest.split_once('[')?;
     if !matches!(sev, "error" | "warning" | "info") {
@@ -79,7 +80,7 @@ fn parse_annotation(line: &str) -> Option<(String, String, Option<(usize, Option
         let b = it.next().and_then(|b| b.parse().ok());
         Some((a, b))
     };
-    Some((sev.to_string(), code.to_string(), columns, msg))
+    Some(Expected { severity: sev.to_string(), code: code.to_string(), line: 0, columns, message: msg })
 }
 
 /// Splits a suite file into sections.
@@ -120,8 +121,8 @@ pub fn sections(text: &str) -> Vec<Section> {
             }
             source.push_str(line);
             source.push('\n');
-            if let Some((severity, code, columns, message)) = parse_annotation(line) {
-                pending.push(Expected { severity, code, line: 0, columns, message });
+            if let Some(e) = parse_annotation(line) {
+                pending.push(e);
             } else if !line.trim().is_empty() {
                 for mut p in pending.drain(..) {
                     p.line = lineno;
@@ -172,15 +173,12 @@ pub fn run_section(file_name: &str, s: &Section) -> String {
             );
             continue;
         }
-        actual.push((
-            d.severity.as_str().to_string(),
-            d.code.to_string(),
-            line,
-            col,
-            end_col,
-            d.message.clone(),
-            span.file == root_file,
-        ));
+        // Annotation text matches the message or the help.
+        let text = match &d.help {
+            Some(h) => format!("{} (help: {h})", d.message),
+            None => d.message.clone(),
+        };
+        actual.push((d.severity.as_str().to_string(), d.code.to_string(), line, col, end_col, text, span.file == root_file));
     }
     let matches = |e: &Expected, a: &(String, String, usize, usize, usize, String, bool)| {
         a.6 && e.severity == a.0

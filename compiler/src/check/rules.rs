@@ -61,6 +61,7 @@ struct GpuFacts {
     name: String,
     memory: f64,
     mig: bool,
+    fp8: bool,
 }
 
 struct Offer {
@@ -144,10 +145,8 @@ impl Checker<'_> {
             if let (Some(g), Some(Value::Qty(mem, Dim::SIZE))) = (variant_index(field(&r, "gpu")), field(&r, "memory"))
             {
                 let name = variant(self, field(&r, "gpu")).map(|v| v.0).unwrap_or_else(|| self.addr(id));
-                gpus.insert(
-                    g,
-                    GpuFacts { name, memory: *mem, mig: matches!(field(&r, "mig"), Some(Value::Bool(true))) },
-                );
+                let flag = |f: &str| matches!(field(&r, f), Some(Value::Bool(true)));
+                gpus.insert(g, GpuFacts { name, memory: *mem, mig: flag("mig"), fp8: flag("fp8") });
             }
         }
         let mut offers = Vec::new();
@@ -318,7 +317,7 @@ impl Checker<'_> {
         else {
             return;
         };
-        let Some((per_gpu, gpu_desc, _)) = self.memory_per_gpu(cat, pool) else {
+        let Some((per_gpu, gpu_desc, facts)) = self.memory_per_gpu(cat, pool) else {
             return;
         };
         let util = match field(svc, "gpu_memory_utilization") {
@@ -339,15 +338,25 @@ impl Checker<'_> {
             let min_tp = (need / per_gpu_usable).ceil() as i64;
             let per_node = int(pool, "gpus_per_node").unwrap_or(1);
             let fits_here = (min_tp..=per_node).find(|t| per_node % t == 0);
+            let shared = per_gpu < facts.memory;
             let mut help = match fits_here {
-                Some(t) => format!("set tensor_parallel = {t} (needs {} GPUs per replica)", t),
+                _ if shared && need <= tp as f64 * facts.memory * util => format!(
+                    "remove `sharing` from pool `{}`: time slicing leaves each replica {} of the GPU",
+                    self.addr(pool_id),
+                    gib(per_gpu)
+                ),
+                Some(t) => format!("set tensor_parallel = {t} (needs {t} GPUs per replica)"),
                 None => {
-                    // The cheapest catalog shape (GPU-hours per replica) whose node holds it.
+                    // The cheapest catalog shape (GPU-hours per replica) of a larger GPU whose node
+                    // holds it; fp8 weights need a GPU with fp8 support.
                     let mut best: Option<(f64, String)> = None;
                     for o in &cat.offers {
                         let Some(f) = cat.gpus.get(&o.gpu) else {
                             continue;
                         };
+                        if f.memory <= facts.memory || (prec == "fp8" && !f.fp8) {
+                            continue;
+                        }
                         let Some(t) = (1..=o.gpus).find(|t| o.gpus % t == 0 && f.memory * *t as f64 * util >= need)
                         else {
                             continue;
@@ -504,6 +513,16 @@ impl Checker<'_> {
                 Some(Value::List(xs)) => xs.iter().filter_map(|x| ref_of(Some(x))).collect(),
                 _ => Vec::new(),
             };
+            for t in &replicated {
+                let backend = self.record(*t, name_span).and_then(|r| variant(self, field(&r, "backend")).map(|v| v.0));
+                if let Some(b) = backend.filter(|b| b != "s3") {
+                    let msg = format!("`{}` is {b} storage; only S3 buckets are replicated", self.addr(*t));
+                    self.error(
+                        Diagnostic::error(codes::RPO_UNMET, span(&dr, "replicate", name_span), msg)
+                            .with_help("protect file systems and caches with `backup`"),
+                    );
+                }
+            }
             if !replicated.is_empty() && rpo < REPLICATION_BOUND_MS {
                 self.error(
                     Diagnostic::error(
@@ -555,6 +574,11 @@ impl Checker<'_> {
                     );
                     continue;
                 }
+                let s3 = self.record(t, name_span).and_then(|r| variant(self, field(&r, "backend"))).is_some_and(|v| v.0 == "s3");
+                let mut help = format!("back `{tname}` up at least every {}, or relax the RPO", format_duration(rpo));
+                if s3 && rpo >= REPLICATION_BOUND_MS {
+                    help.push_str(&format!(", or add `{tname}` to `replicate` (S3 replication meets RPOs from 15m)"));
+                }
                 self.error(
                     Diagnostic::error(
                         codes::RPO_UNMET,
@@ -566,9 +590,7 @@ impl Checker<'_> {
                         ),
                     )
                     .with_label(rpo_span, format!("RPO of {}", format_duration(rpo)))
-                    .with_help(format!(
-                        "add `{tname}` to `replicate` (S3 replication meets RPOs from 15m), or lower the RPO target"
-                    )),
+                    .with_help(help),
                 );
             }
         }
@@ -595,16 +617,16 @@ impl Checker<'_> {
             let Some(offer) = cat.offer(g, n) else {
                 continue;
             };
-            let hourly = offer.price * MS_PER_HOUR / 100.0;
+            let hourly = (offer.price * MS_PER_HOUR / 100.0 * 1e6).round() / 1e6;
             let monthly = |nodes: f64| nodes * offer.price * MS_PER_HOUR * HOURS_PER_MONTH / 100.0;
             let cap = variant(self, field(&pool, "capacity")).map_or("on_demand".into(), |v| v.0);
             let capacity_note = if cap == "spot" { "spot, priced on demand for the worst case" } else { "on demand" };
             lines.push(Line {
                 id,
                 text: format!(
-                    "{hi} × {} ({capacity_note}) at {}/h = {}/month",
+                    "{hi} × {} ({capacity_note}) at ${}/h = {}/month",
                     offer.instance,
-                    format_money(hourly),
+                    super::value::trim_float(hourly),
                     format_money(monthly(hi))
                 ),
                 worst: monthly(hi),
