@@ -26,7 +26,11 @@ pub fn range(file: &SourceFile, span: Span) -> Value {
 }
 
 /// An LSP `Diagnostic` for a diagnostic whose primary span lies in `file`.
-pub fn diagnostic(file: &SourceFile, d: &Diagnostic, related: impl Fn(Span) -> Option<(String, Value)>) -> Option<Value> {
+pub fn diagnostic(
+    file: &SourceFile,
+    d: &Diagnostic,
+    related: impl Fn(Span) -> Option<(String, Value)>,
+) -> Option<Value> {
     let span = d.primary?;
     let severity = match d.severity {
         Severity::Error => 1,

@@ -178,7 +178,15 @@ pub fn run_section(file_name: &str, s: &Section) -> String {
             Some(h) => format!("{} (help: {h})", d.message),
             None => d.message.clone(),
         };
-        actual.push((d.severity.as_str().to_string(), d.code.to_string(), line, col, end_col, text, span.file == root_file));
+        actual.push((
+            d.severity.as_str().to_string(),
+            d.code.to_string(),
+            line,
+            col,
+            end_col,
+            text,
+            span.file == root_file,
+        ));
     }
     let matches = |e: &Expected, a: &(String, String, usize, usize, usize, String, bool)| {
         a.6 && e.severity == a.0

@@ -99,3 +99,12 @@ fn project_examples_check_clean() {
     }
     assert!(count >= 4, "expected at least four examples, found {count}");
 }
+
+#[test]
+fn readme_tour_checks_clean() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    let block = readme.split("```ai-stack\n").nth(1).and_then(|b| b.split("```").next()).expect("an ai-stack block");
+    let world = aistack::world::MemoryWorld::default().with("/readme/tour.ai-stack", block);
+    let a = check::check(&world, Path::new("/readme/tour.ai-stack"), &[]);
+    assert!(a.diags.is_empty(), "the README tour must check without diagnostics: {:?}", a.diags);
+}

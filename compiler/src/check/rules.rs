@@ -574,7 +574,10 @@ impl Checker<'_> {
                     );
                     continue;
                 }
-                let s3 = self.record(t, name_span).and_then(|r| variant(self, field(&r, "backend"))).is_some_and(|v| v.0 == "s3");
+                let s3 = self
+                    .record(t, name_span)
+                    .and_then(|r| variant(self, field(&r, "backend")))
+                    .is_some_and(|v| v.0 == "s3");
                 let mut help = format!("back `{tname}` up at least every {}, or relax the RPO", format_duration(rpo));
                 if s3 && rpo >= REPLICATION_BOUND_MS {
                     help.push_str(&format!(", or add `{tname}` to `replicate` (S3 replication meets RPOs from 15m)"));
