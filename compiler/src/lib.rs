@@ -9,7 +9,10 @@
 
 pub mod check;
 pub mod diag;
+#[cfg(feature = "emit")]
+pub mod emit;
 pub mod fmt;
+pub mod ir;
 pub mod source;
 pub mod syntax;
 pub mod world;

@@ -38,6 +38,19 @@ enum Command {
         #[arg(long)]
         color: Option<bool>,
     },
+    /// Check a stack and write Kubernetes manifests, Terraform and serving configs to a folder.
+    Build {
+        /// The root `.ai-stack` file.
+        file: PathBuf,
+        /// Output folder; replaced as a whole, never left half-written.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Set a param: --param NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
     /// Rewrite a file in the canonical layout.
     Fmt {
         file: PathBuf,
@@ -109,9 +122,84 @@ fn run() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::Build { file, out, params, format } => build(&file, &out, &params, format),
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Explain { code } => explain(code.as_deref()),
     }
+}
+
+fn build(file: &PathBuf, out: &PathBuf, params: &[String], format: Format) -> ExitCode {
+    let params = match parse_params(params) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::metadata(file) {
+        eprintln!("error: cannot read {}: {e}", file.display());
+        return ExitCode::from(2);
+    }
+    let mut analysis = check::check(&DiskWorld, file, &params);
+    if analysis.has_errors() {
+        report(&analysis, format, std::io::stdout().is_terminal());
+        return ExitCode::from(1);
+    }
+    let stack = aistack::ir::lower(&analysis);
+    let (artifacts, emit_diags) = aistack::emit::emit(&stack);
+    analysis.diags.extend(emit_diags);
+    if analysis.has_errors() {
+        report(&analysis, format, std::io::stdout().is_terminal());
+        return ExitCode::from(1);
+    }
+    if let Err(e) = write_tree(out, &artifacts) {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    if matches!(format, Format::Human) {
+        for d in &analysis.diags {
+            print!("{}", render::render(d, &analysis.prog.sources, std::io::stdout().is_terminal()));
+        }
+        println!("{}: wrote {} files to {}", file.display(), artifacts.len(), out.display());
+    } else {
+        report(&analysis, format, false);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Writes every artifact into a fresh sibling folder, then swaps it into place: readers see
+/// the old tree or the new one, never a mix, and a failure leaves the old tree untouched.
+fn write_tree(out: &std::path::Path, artifacts: &[aistack::emit::Artifact]) -> std::io::Result<()> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
+    std::fs::create_dir_all(&parent)?;
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let fresh = parent.join(format!(".{name}.aistack-new.{}", std::process::id()));
+    let old = parent.join(format!(".{name}.aistack-old.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&fresh);
+    let result = (|| {
+        for a in artifacts {
+            let path = fresh.join(&a.path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(&a.bytes)?;
+            f.sync_all()?;
+        }
+        if out.exists() {
+            std::fs::rename(out, &old)?;
+        }
+        std::fs::rename(&fresh, out)?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&fresh);
+        if !out.exists() && old.exists() {
+            let _ = std::fs::rename(&old, out);
+        }
+    }
+    result
 }
 
 fn report(a: &Analysis, format: Format, color: bool) {

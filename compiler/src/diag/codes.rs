@@ -62,6 +62,8 @@ declare_codes! {
     RPO_NOT_ENFORCED = "W0404", "RPO not enforced for a cold or archive tier";
     UNUSED = "W0405", "declared but never used";
     POOL_TOO_SMALL = "W0406", "pool too small for its services at maximum replicas";
+    AUTOSCALE_SHAPE = "E0412", "autoscale condition cannot drive an autoscaler";
+    TEMPLATE = "E0501", "user template cannot be rendered";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

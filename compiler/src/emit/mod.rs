@@ -1,0 +1,96 @@
+//! Emit: the IR to the files a platform team ships.
+//!
+//! Takes: an [`ir::Stack`]. Gives: [`Artifact`]s (path, bytes, the declarations each came
+//! from) for `kubernetes/` (one YAML per object and a `kustomization.yaml`), `terraform/`,
+//! `serving/<service>/` and user templates, plus `manifest.json` with content hashes. Output
+//! is deterministic: fixed orders, no clocks, no randomness.
+
+pub mod hcl;
+pub mod k8s;
+pub mod promql;
+pub mod serving;
+pub mod template;
+pub mod terraform;
+pub mod yaml;
+
+use crate::diag::Diagnostic;
+use crate::ir::{self, lower::hex};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// One emitted file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Artifact {
+    /// Path relative to the output folder, with `/` separators.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    /// Full addresses (`service.chat`) of the declarations it was built from.
+    pub sources: Vec<String>,
+}
+
+impl Artifact {
+    pub fn new(path: impl Into<String>, text: impl Into<String>, sources: Vec<String>) -> Artifact {
+        Artifact { path: path.into(), bytes: text.into().into_bytes(), sources }
+    }
+}
+
+/// Everything `build` writes, sorted by path, with `manifest.json` last-added.
+pub fn emit(stack: &ir::Stack) -> (Vec<Artifact>, Vec<Diagnostic>) {
+    let mut out = Vec::new();
+    let mut diags = Vec::new();
+    k8s::emit(stack, &mut out, &mut diags);
+    terraform::emit(stack, &mut out, &mut diags);
+    serving::emit(stack, &mut out, &mut diags);
+    template::emit(stack, &mut out, &mut diags);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup_by(|a, b| a.path == b.path);
+    out.push(manifest(stack, &out));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    (out, diags)
+}
+
+fn manifest(stack: &ir::Stack, files: &[Artifact]) -> Artifact {
+    let mut by_decl: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let entries: Vec<serde_json::Value> = files
+        .iter()
+        .map(|a| {
+            for s in &a.sources {
+                by_decl.entry(s.clone()).or_default().push(a.path.clone());
+            }
+            serde_json::json!({
+                "path": a.path,
+                "sha256": hex(&Sha256::digest(&a.bytes)),
+                "bytes": a.bytes.len(),
+                "from": a.sources,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "aistack": env!("CARGO_PKG_VERSION"),
+        "stack": stack.name,
+        "files": entries,
+        "declarations": by_decl,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    Artifact::new("manifest.json", text, Vec::new())
+}
+
+/// Labels every object carries: who manages it, which stack and which declaration.
+pub fn labels(stack: &ir::Stack, meta: &ir::Meta) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    l.insert("app.kubernetes.io/managed-by".into(), "aistack".into());
+    l.insert("app.kubernetes.io/part-of".into(), label_value(&stack.name));
+    l.insert("aistack.dev/stack".into(), label_value(&stack.name));
+    l.insert("aistack.dev/kind".into(), meta.kind.to_string());
+    l.insert("aistack.dev/declaration".into(), label_value(&meta.name));
+    l
+}
+
+/// A valid label value: at most 63 characters of `[A-Za-z0-9_.-]`, alphanumeric at both ends.
+pub fn label_value(s: &str) -> String {
+    let v: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect();
+    let v: String = v.chars().take(63).collect();
+    v.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+}

@@ -1,0 +1,227 @@
+//! Conditions to PromQL, on the metric names each engine really exports.
+//!
+//! Takes: an IR [`Cond`] and the [`Scope`] it is evaluated in (engine, namespace, service).
+//! Gives: PromQL. A whole condition compiles to a vector that is 1 when it holds and 0
+//! otherwise ([`holds`]), built from `bool` comparisons, so alerts (`== 1`), Argo analyses
+//! (`result[0] == 1`) and gates read it the same way. A bare signal compiles to its value
+//! ([`signal`]) in base units: seconds, bytes, fractions, per-second rates.
+//! Metric names: vLLM 0.33 (`vllm:*`), Triton (`nv_inference_*`), TGI (`tgi_*`), DCGM
+//! exporter (`DCGM_FI_DEV_*`); eval signals are gauges `aistack_eval_<name>` that pipelines
+//! push, labelled with the pipeline.
+
+use crate::ir::{Cond, Engine};
+
+/// Where a condition is evaluated.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub engine: Engine,
+    pub namespace: String,
+    /// Kubernetes Service (and pod-name prefix) of the serving workload, if any.
+    pub service: Option<String>,
+    /// Pipeline that publishes `eval.*` signals, if any.
+    pub pipeline: Option<String>,
+    /// Range of `rate()` windows.
+    pub window: &'static str,
+}
+
+impl Scope {
+    pub fn service(engine: Engine, namespace: &str, service: &str) -> Scope {
+        Scope { engine, namespace: namespace.into(), service: Some(service.into()), pipeline: None, window: "5m" }
+    }
+    fn sel(&self, extra: &str) -> String {
+        let mut parts = vec![format!("namespace=\"{}\"", self.namespace)];
+        if let Some(s) = &self.service {
+            parts.push(format!("service=\"{s}\""));
+        }
+        if !extra.is_empty() {
+            parts.push(extra.to_string());
+        }
+        format!("{{{}}}", parts.join(","))
+    }
+    fn pod_sel(&self) -> String {
+        match &self.service {
+            Some(s) => format!("{{namespace=\"{}\",pod=~\"{s}-.*\"}}", self.namespace),
+            None => format!("{{namespace=\"{}\"}}", self.namespace),
+        }
+    }
+}
+
+fn quantile(q: &str, bucket: &str, sel: &str, w: &str) -> String {
+    format!("histogram_quantile({q}, sum by (le) (rate({bucket}{sel}[{w}])))")
+}
+
+/// The value of a signal in base units.
+pub fn signal(namespace: &str, name: &str, s: &Scope) -> String {
+    let w = s.window;
+    let sel = s.sel("");
+    if namespace == "eval" {
+        let p = s.pipeline.as_deref().map(|p| format!(",pipeline=\"{p}\"")).unwrap_or_default();
+        return format!("max(aistack_eval_{name}{{namespace=\"{}\"{p}}})", s.namespace);
+    }
+    let q = |n: &str| match n {
+        "p50_latency" => "0.5",
+        "p99_latency" => "0.99",
+        _ => "0.95",
+    };
+    match (s.engine, name) {
+        (_, "gpu_utilization") => format!("avg(DCGM_FI_DEV_GPU_UTIL{}) / 100", s.pod_sel()),
+        (_, "gpu_memory_used") => format!("sum(DCGM_FI_DEV_FB_USED{}) * 1048576", s.pod_sel()),
+        (Engine::Vllm, "queue_depth") => format!("sum(vllm:num_requests_waiting{sel})"),
+        (Engine::Vllm, "p50_latency" | "p95_latency" | "p99_latency") => {
+            quantile(q(name), "vllm:e2e_request_latency_seconds_bucket", &sel, w)
+        }
+        (Engine::Vllm, "time_to_first_token") => quantile("0.95", "vllm:time_to_first_token_seconds_bucket", &sel, w),
+        (Engine::Vllm, "error_rate") => format!(
+            "sum(rate(vllm:request_success_total{}[{w}])) / clamp_min(sum(rate(vllm:request_success_total{sel}[{w}])), 1e-9)",
+            s.sel("finished_reason=\"error\"")
+        ),
+        (Engine::Vllm, "tokens_per_second") => format!("sum(rate(vllm:generation_tokens_total{sel}[{w}]))"),
+        (Engine::Vllm, "requests_per_second") => format!("sum(rate(vllm:request_success_total{sel}[{w}]))"),
+        (Engine::Triton, "queue_depth") => format!("sum(nv_inference_pending_request_count{sel})"),
+        // Triton exports cumulative durations, not histograms: latencies are means.
+        (Engine::Triton, "p50_latency" | "p95_latency" | "p99_latency") => format!(
+            "sum(rate(nv_inference_request_duration_us{sel}[{w}])) / clamp_min(sum(rate(nv_inference_request_success{sel}[{w}])), 1e-9) / 1e6"
+        ),
+        (Engine::Triton, "time_to_first_token") => {
+            format!("{} / 1000", quantile("0.95", "nv_inference_first_response_histogram_ms_bucket", &sel, w))
+        }
+        (Engine::Triton, "error_rate") => format!(
+            "sum(rate(nv_inference_request_failure{sel}[{w}])) / clamp_min(sum(rate(nv_inference_request_success{sel}[{w}])) + sum(rate(nv_inference_request_failure{sel}[{w}])), 1e-9)"
+        ),
+        (Engine::Triton, "tokens_per_second" | "requests_per_second") => {
+            format!("sum(rate(nv_inference_request_success{sel}[{w}]))")
+        }
+        (Engine::Tgi, "queue_depth") => format!("sum(tgi_queue_size{sel})"),
+        (Engine::Tgi, "p50_latency" | "p95_latency" | "p99_latency") => {
+            quantile(q(name), "tgi_request_duration_bucket", &sel, w)
+        }
+        (Engine::Tgi, "time_to_first_token") => {
+            quantile("0.95", "tgi_batch_inference_duration_bucket", &s.sel("method=\"prefill\""), w)
+        }
+        (Engine::Tgi, "error_rate") => format!(
+            "sum(rate(tgi_request_failure{sel}[{w}])) / clamp_min(sum(rate(tgi_request_count{sel}[{w}])), 1e-9)"
+        ),
+        (Engine::Tgi, "tokens_per_second") => format!("sum(rate(tgi_request_generated_tokens_sum{sel}[{w}]))"),
+        (Engine::Tgi, "requests_per_second") => format!("sum(rate(tgi_request_success{sel}[{w}]))"),
+        (_, other) => format!("sum(aistack_{other}{sel})"),
+    }
+}
+
+fn num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// A value-valued condition (signals, constants, arithmetic).
+pub fn value(c: &Cond, s: &Scope) -> String {
+    match c {
+        Cond::Signal { namespace, name } => signal(namespace, name, s),
+        Cond::Num(x) => num(*x),
+        Cond::Bool(b) => if *b { "1" } else { "0" }.into(),
+        Cond::Arith(op, a, b) => format!("({}) {op} ({})", value(a, s), value(b, s)),
+        Cond::Neg(a) => format!("-({})", value(a, s)),
+        other => holds(other, s),
+    }
+}
+
+fn negate(op: &str) -> &'static str {
+    match op {
+        ">" => "<=",
+        ">=" => "<",
+        "<" => ">=",
+        "<=" => ">",
+        "==" => "!=",
+        _ => "==",
+    }
+}
+
+/// A 0/1 vector: 1 when the condition holds.
+pub fn holds(c: &Cond, s: &Scope) -> String {
+    match c {
+        Cond::Bool(b) => format!("vector({})", u8::from(*b)),
+        Cond::Cmp(op, a, b) => {
+            let (l, r) = (value(a, s), value(b, s));
+            // One side is usually a constant: keep it a scalar so the result has the
+            // signal's (empty) label set.
+            format!("({l}) {op} bool ({r})")
+        }
+        Cond::And(a, b) => format!("({}) * ({})", holds(a, s), holds(b, s)),
+        Cond::Or(a, b) => format!("clamp_max(({}) + ({}), 1)", holds(a, s), holds(b, s)),
+        Cond::Not(a) => match a.as_ref() {
+            Cond::Cmp(op, x, y) => holds(&Cond::Cmp(negate(op).into(), x.clone(), y.clone()), s),
+            other => format!("1 - ({})", holds(other, s)),
+        },
+        other => format!("({}) != bool 0", value(other, s)),
+    }
+}
+
+/// The leaves of `a || b || …` when each is `signal > value` or `signal >= value`:
+/// (signal query, threshold). `None` when the condition has another shape.
+pub fn scale_triggers(c: &Cond, s: &Scope) -> Option<Vec<(String, f64)>> {
+    match c {
+        Cond::Or(a, b) => {
+            let mut v = scale_triggers(a, s)?;
+            v.extend(scale_triggers(b, s)?);
+            Some(v)
+        }
+        Cond::Cmp(op, a, b) if op == ">" || op == ">=" => match (a.as_ref(), b.as_ref()) {
+            (Cond::Signal { namespace, name }, Cond::Num(x)) => Some(vec![(signal(namespace, name, s), *x)]),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The `(signal, op, threshold)` leaves of a condition, for human-readable annotations.
+pub fn describe(c: &Cond) -> String {
+    match c {
+        Cond::Signal { namespace, name } => format!("{namespace}.{name}"),
+        Cond::Num(x) => num(*x),
+        Cond::Bool(b) => b.to_string(),
+        Cond::Cmp(op, a, b) | Cond::Arith(op, a, b) => format!("{} {op} {}", describe(a), describe(b)),
+        Cond::And(a, b) => format!("({} && {})", describe(a), describe(b)),
+        Cond::Or(a, b) => format!("({} || {})", describe(a), describe(b)),
+        Cond::Not(a) => format!("!({})", describe(a)),
+        Cond::Neg(a) => format!("-({})", describe(a)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(n: &str) -> Box<Cond> {
+        Box::new(Cond::Signal { namespace: "metric".into(), name: n.into() })
+    }
+
+    #[test]
+    fn conditions_compile_to_zero_one_vectors() {
+        let s = Scope::service(Engine::Vllm, "llm", "chat");
+        let c = Cond::Or(
+            Box::new(Cond::Cmp(">".into(), sig("error_rate"), Box::new(Cond::Num(0.02)))),
+            Box::new(Cond::Cmp(">".into(), sig("p95_latency"), Box::new(Cond::Num(2.0)))),
+        );
+        let q = holds(&c, &s);
+        assert!(q.starts_with("clamp_max(("), "{q}");
+        assert!(q.contains("vllm:request_success_total{namespace=\"llm\",service=\"chat\",finished_reason=\"error\"}"));
+        assert!(q.contains(") > bool (0.02)"));
+        assert!(q.contains("histogram_quantile(0.95, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket"));
+        let n = holds(&Cond::Not(Box::new(Cond::Cmp(">".into(), sig("queue_depth"), Box::new(Cond::Num(8.0))))), &s);
+        assert_eq!(n, "(sum(vllm:num_requests_waiting{namespace=\"llm\",service=\"chat\"})) <= bool (8)");
+    }
+
+    #[test]
+    fn only_greater_than_leaves_drive_autoscalers() {
+        let s = Scope::service(Engine::Tgi, "ns", "svc");
+        let c = Cond::Cmp(">".into(), sig("queue_depth"), Box::new(Cond::Num(16.0)));
+        assert_eq!(
+            scale_triggers(&c, &s),
+            Some(vec![("sum(tgi_queue_size{namespace=\"ns\",service=\"svc\"})".into(), 16.0)])
+        );
+        let lt = Cond::Cmp("<".into(), sig("queue_depth"), Box::new(Cond::Num(16.0)));
+        assert_eq!(scale_triggers(&lt, &s), None);
+    }
+}

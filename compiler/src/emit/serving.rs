@@ -1,0 +1,181 @@
+//! Serving-engine configs: what each engine reads, derived from the model and the service.
+//!
+//! Takes: the IR. Gives, per service: `serving/<service>/vllm.yaml` (keys are vLLM 0.33
+//! engine/serve arguments, for `vllm serve --config`), a Triton model repository entry
+//! (`model_repository/<model>/config.pbtxt` and the vLLM backend's `1/model.json`), or
+//! `tgi-env.json` (Text Generation Inference environment). The same contents go into the
+//! Kubernetes ConfigMaps the pods mount, so the two can never disagree.
+
+use super::{yaml, Artifact};
+use crate::diag::Diagnostic;
+use crate::ir::{Backend, Engine, Model, Service, Stack};
+use serde_json::{json, Map, Value};
+
+/// Where the pod reads the engine config.
+pub const CONFIG_DIR: &str = "/etc/aistack";
+/// Where the node-local weight cache is mounted.
+pub const CACHE_DIR: &str = "/cache";
+
+/// The model's location as the engine loads it: S3 objects are streamed directly.
+pub fn model_uri(stack: &Stack, model: &Model) -> (String, bool) {
+    match stack.storages.get(model.store) {
+        Some(st) if st.backend == Backend::S3 => (
+            format!("s3://{}/{}", st.bucket.as_deref().unwrap_or(&st.meta.name), model.path.trim_start_matches('/')),
+            true,
+        ),
+        Some(st) => (format!("/mnt/{}/{}", st.meta.name, model.path.trim_start_matches('/')), false),
+        None => (model.path.clone(), false),
+    }
+}
+
+pub fn dtype(precision: &str) -> &'static str {
+    match precision {
+        "bf16" => "bfloat16",
+        "fp16" => "float16",
+        "fp32" => "float32",
+        _ => "auto",
+    }
+}
+
+fn served_name(model: &Model) -> String {
+    model.meta.name.clone()
+}
+
+/// vLLM engine arguments, in `--config` file form (long option names without dashes).
+pub fn vllm_args(stack: &Stack, svc: &Service, model: &Model) -> Map<String, Value> {
+    let (uri, s3) = model_uri(stack, model);
+    let mut m = Map::new();
+    m.insert("model".into(), json!(uri));
+    m.insert("served-model-name".into(), json!([served_name(model)]));
+    m.insert("host".into(), json!("0.0.0.0"));
+    m.insert("port".into(), json!(svc.port));
+    m.insert("tensor-parallel-size".into(), json!(svc.tensor_parallel));
+    m.insert("max-model-len".into(), json!(model.context_length));
+    m.insert("dtype".into(), json!(dtype(&model.precision)));
+    if model.precision == "fp8" {
+        m.insert("quantization".into(), json!("fp8"));
+    }
+    m.insert("gpu-memory-utilization".into(), json!(round3(svc.gpu_memory_utilization)));
+    m.insert("max-num-seqs".into(), json!(svc.max_batch));
+    if s3 {
+        m.insert("load-format".into(), json!("runai_streamer"));
+    }
+    if svc.cache.is_some() {
+        m.insert("download-dir".into(), json!(CACHE_DIR));
+    }
+    // Request bodies can carry personal data: keep them out of the logs.
+    m.insert("enable-log-requests".into(), json!(false));
+    m
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// vLLM `EngineArgs` field names for Triton's vLLM backend (`model.json`).
+pub fn triton_model_json(stack: &Stack, svc: &Service, model: &Model) -> Map<String, Value> {
+    let (uri, s3) = model_uri(stack, model);
+    let mut m = Map::new();
+    m.insert("model".into(), json!(uri));
+    m.insert("tensor_parallel_size".into(), json!(svc.tensor_parallel));
+    m.insert("max_model_len".into(), json!(model.context_length));
+    m.insert("dtype".into(), json!(dtype(&model.precision)));
+    m.insert("gpu_memory_utilization".into(), json!(round3(svc.gpu_memory_utilization)));
+    m.insert("max_num_seqs".into(), json!(svc.max_batch));
+    if s3 {
+        m.insert("load_format".into(), json!("runai_streamer"));
+    }
+    m
+}
+
+/// A protobuf text-format string literal.
+pub fn pbtxt_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\'' => out.push_str("\\'"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Triton `config.pbtxt` (a `ModelConfig` in protobuf text format) for the vLLM backend:
+/// vLLM batches internally (`max_batch_size: 0`) and places itself on GPUs (`KIND_MODEL`).
+pub fn triton_config(model: &Model) -> String {
+    format!(
+        "name: {}\nbackend: \"vllm\"\nmax_batch_size: 0\nmodel_transaction_policy {{\n  decoupled: true\n}}\ninstance_group [\n  {{\n    count: 1\n    kind: KIND_MODEL\n  }}\n]\nparameters {{\n  key: \"aistack_model_version\"\n  value {{\n    string_value: {}\n  }}\n}}\n",
+        pbtxt_string(&served_name(model)),
+        pbtxt_string(&model.version)
+    )
+}
+
+/// Text Generation Inference settings, as environment variables.
+pub fn tgi_env(stack: &Stack, svc: &Service, model: &Model) -> Vec<(String, String)> {
+    let (uri, _) = model_uri(stack, model);
+    let max_input = svc
+        .guard
+        .max_input_tokens
+        .unwrap_or(model.context_length.saturating_sub(1))
+        .min(model.context_length.saturating_sub(1));
+    let mut env = vec![
+        ("MODEL_ID".to_string(), uri),
+        ("NUM_SHARD".into(), svc.tensor_parallel.to_string()),
+        ("MAX_INPUT_TOKENS".into(), max_input.max(1).to_string()),
+        ("MAX_TOTAL_TOKENS".into(), model.context_length.to_string()),
+        ("MAX_CONCURRENT_REQUESTS".into(), svc.max_batch.to_string()),
+        ("CUDA_MEMORY_FRACTION".into(), round3(svc.gpu_memory_utilization).to_string()),
+        ("PORT".into(), svc.port.to_string()),
+        ("HOSTNAME".into(), "0.0.0.0".into()),
+    ];
+    if dtype(&model.precision) != "auto" {
+        env.push(("DTYPE".into(), dtype(&model.precision).into()));
+    }
+    if model.precision == "fp8" {
+        env.push(("QUANTIZE".into(), "fp8".into()));
+    }
+    env
+}
+
+/// The engine files of one service, as (path under `serving/<service>/`, text).
+pub fn files(stack: &Stack, svc: &Service) -> Vec<(String, String)> {
+    let Some(model) = stack.models.get(svc.model) else { return Vec::new() };
+    match svc.engine {
+        Engine::Vllm => vec![("vllm.yaml".into(), yaml::to_string(&Value::Object(vllm_args(stack, svc, model))))],
+        Engine::Triton => {
+            let name = served_name(model);
+            let mut json_text =
+                serde_json::to_string_pretty(&Value::Object(triton_model_json(stack, svc, model))).unwrap_or_default();
+            json_text.push('\n');
+            vec![
+                (format!("model_repository/{name}/config.pbtxt"), triton_config(model)),
+                (format!("model_repository/{name}/1/model.json"), json_text),
+            ]
+        }
+        Engine::Tgi => {
+            let obj: Map<String, Value> = tgi_env(stack, svc, model).into_iter().map(|(k, v)| (k, json!(v))).collect();
+            let mut text = serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_default();
+            text.push('\n');
+            vec![("tgi-env.json".into(), text)]
+        }
+    }
+}
+
+pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, _diags: &mut Vec<Diagnostic>) {
+    for svc in &stack.services {
+        let mut sources = vec![svc.meta.full_address()];
+        if let Some(m) = stack.models.get(svc.model) {
+            sources.push(m.meta.full_address());
+        }
+        for (path, text) in files(stack, svc) {
+            out.push(Artifact::new(format!("serving/{}/{path}", svc.meta.name), text, sources.clone()));
+        }
+    }
+}
