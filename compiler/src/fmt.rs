@@ -43,6 +43,7 @@ fn layout(text: &str) -> String {
     let mut last_tok: Vec<Option<&Token>> = vec![None; n];
     let mut tokens_on: Vec<Vec<&Token>> = vec![Vec::new(); n];
     let mut verbatim = vec![false; n];
+    let mut opens_string = vec![false; n];
     let mut depth = 0usize;
     let mut in_string = 0usize;
     let mut string_start_line = 0usize;
@@ -67,6 +68,9 @@ fn layout(text: &str) -> String {
                 if in_string == 0 {
                     for v in verbatim.iter_mut().take(end_line + 1).skip(string_start_line + 1) {
                         *v = true;
+                    }
+                    if end_line > string_start_line {
+                        opens_string[string_start_line] = true;
                     }
                     last_tok[end_line] = Some(tok);
                 }
@@ -96,10 +100,14 @@ fn layout(text: &str) -> String {
         let raw = &text[start..end];
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if verbatim[i] {
+            if last_tok[i].is_some() {
+                prev_last = last_tok[i];
+            }
             lines.push(Line { body: raw, depth: 0, continued: false, field: None, verbatim: true });
             continue;
         }
-        let body = raw.trim();
+        // A line that opens a multi-line string keeps its trailing text: it is string content.
+        let body = if opens_string[i] { raw.trim_start() } else { raw.trim() };
         let mut d = if depth_at[i] == usize::MAX { next_depth(&depth_at, i).unwrap_or(carry) } else { depth_at[i] };
         if let Some(Token::Op("}" | "]" | ")")) = first_tok[i] {
             d = d.saturating_sub(1);
@@ -137,7 +145,7 @@ fn render(lines: &[Line]) -> String {
     while i < lines.len() {
         let line = &lines[i];
         if line.verbatim {
-            out.push_str(line.body.trim_end());
+            out.push_str(line.body);
             out.push('\n');
             i += 1;
             blank_run = 0;

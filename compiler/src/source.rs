@@ -19,8 +19,10 @@ pub struct Span {
 }
 
 impl Span {
+    /// A span of `range`; an inverted range (as an empty parse can produce) is made empty.
     pub fn new(file: FileId, range: Range<usize>) -> Span {
-        Span { file, start: range.start as u32, end: range.end as u32 }
+        let start = range.start.min(range.end) as u32;
+        Span { file, start, end: range.end.max(start as usize) as u32 }
     }
     /// The smallest span that covers both (same file assumed; `self` wins otherwise).
     pub fn to(self, other: Span) -> Span {
@@ -30,7 +32,7 @@ impl Span {
         Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
     pub fn range(self) -> Range<usize> {
-        self.start as usize..self.end as usize
+        self.start.min(self.end) as usize..self.end.max(self.start) as usize
     }
 }
 

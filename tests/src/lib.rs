@@ -13,7 +13,8 @@
 //! of the message or its help). Gives: for each section, the list of expected diagnostics that were "not
 //! emitted" and emitted diagnostics that were "not annotated". Both must be empty.
 //! A section without a `stack` gets one appended after its last line, so line numbers are
-//! those of the file.
+//! those of the file. `//// file: NAME` starts an extra file of the section (an imported
+//! module) and `//// file: end` closes it.
 
 use aistack::check;
 use aistack::world::MemoryWorld;
@@ -35,6 +36,8 @@ pub struct Section {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expected {
+    /// The extra file the annotation sits in; `None` for the section's program.
+    pub file: Option<String>,
     pub severity: String,
     pub code: String,
     pub line: usize,
@@ -44,6 +47,9 @@ pub struct Expected {
 
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
         write!(f, "{}[{}] {}", self.severity, self.code, self.line)?;
         if let Some((a, b)) = self.columns {
             write!(f, ":{a}")?;
@@ -80,7 +86,7 @@ fn parse_annotation(line: &str) -> Option<Expected> {
         let b = it.next().and_then(|b| b.parse().ok());
         Some((a, b))
     };
-    Some(Expected { severity: sev.to_string(), code: code.to_string(), line: 0, columns, message: msg })
+    Some(Expected { file: None, severity: sev.to_string(), code: code.to_string(), line: 0, columns, message: msg })
 }
 
 /// Splits a suite file into sections.
@@ -103,20 +109,34 @@ pub fn sections(text: &str) -> Vec<Section> {
         let mut current: Option<(String, String)> = None;
         let mut expected = Vec::new();
         let mut pending = Vec::new();
+        let mut pending_file: Vec<Expected> = Vec::new();
         for (k, line) in lines[start..end].iter().enumerate() {
             let lineno = start + k + 1;
             if let Some(f) = line.strip_prefix("//// file: ") {
                 if let Some(c) = current.take() {
                     files.push(c);
                 }
-                current = Some((f.trim().to_string(), String::new()));
+                // `//// file: end` closes the last extra file; the section's program follows.
+                if f.trim() != "end" {
+                    current = Some((f.trim().to_string(), String::new()));
+                }
                 source.push('\n');
                 continue;
             }
-            if let Some((_, body)) = current.as_mut() {
+            if let Some((name, body)) = current.as_mut() {
                 body.push_str(line);
                 body.push('\n');
                 source.push('\n');
+                let file_line = body.lines().count();
+                if let Some(mut e) = parse_annotation(line) {
+                    e.file = Some(name.clone());
+                    pending_file.push(e);
+                } else if !line.trim().is_empty() {
+                    for mut p in pending_file.drain(..) {
+                        p.line = file_line;
+                        expected.push(p);
+                    }
+                }
                 continue;
             }
             source.push_str(line);
@@ -143,6 +163,16 @@ pub fn sections(text: &str) -> Vec<Section> {
     out
 }
 
+struct Actual {
+    file: Option<String>,
+    severity: String,
+    code: String,
+    line: usize,
+    col: usize,
+    end_col: usize,
+    text: String,
+}
+
 /// Checks one section; returns a report of mismatches (empty when it passes).
 pub fn run_section(file_name: &str, s: &Section) -> String {
     let root = PathBuf::from("/suite").join(file_name);
@@ -162,7 +192,11 @@ pub fn run_section(file_name: &str, s: &Section) -> String {
         let Some(file) = analysis.prog.sources.get(span.file) else { continue };
         let (line, col) = file.line_col(span.start);
         let (_, end_col) = file.line_col(span.end);
-        if span.file != root_file && !file.name.starts_with("/suite") && !file.name.contains("suite") {
+        let in_file = if span.file == root_file {
+            None
+        } else if let Some(rel) = file.name.strip_prefix("/suite/") {
+            Some(rel.to_string())
+        } else {
             let _ = writeln!(
                 report,
                 "  diagnostic outside the section ({}): {}[{}] {}",
@@ -172,28 +206,29 @@ pub fn run_section(file_name: &str, s: &Section) -> String {
                 d.message
             );
             continue;
-        }
+        };
         // Annotation text matches the message or the help.
         let text = match &d.help {
             Some(h) => format!("{} (help: {h})", d.message),
             None => d.message.clone(),
         };
-        actual.push((
-            d.severity.as_str().to_string(),
-            d.code.to_string(),
+        actual.push(Actual {
+            file: in_file,
+            severity: d.severity.as_str().to_string(),
+            code: d.code.to_string(),
             line,
             col,
             end_col,
             text,
-            span.file == root_file,
-        ));
+        });
     }
-    let matches = |e: &Expected, a: &(String, String, usize, usize, usize, String, bool)| {
-        a.6 && e.severity == a.0
-            && e.code == a.1
-            && e.line == a.2
-            && e.columns.is_none_or(|(c, end)| c == a.3 && end.is_none_or(|x| x == a.4))
-            && e.message.as_ref().is_none_or(|m| a.5.contains(m.as_str()))
+    let matches = |e: &Expected, a: &Actual| {
+        e.file == a.file
+            && e.severity == a.severity
+            && e.code == a.code
+            && e.line == a.line
+            && e.columns.is_none_or(|(c, end)| c == a.col && end.is_none_or(|x| x == a.end_col))
+            && e.message.as_ref().is_none_or(|m| a.text.contains(m.as_str()))
     };
     let not_emitted: Vec<&Expected> = s.expected.iter().filter(|e| !actual.iter().any(|a| matches(e, a))).collect();
     let not_annotated: Vec<_> = actual.iter().filter(|a| !s.expected.iter().any(|e| matches(e, a))).collect();
@@ -206,7 +241,9 @@ pub fn run_section(file_name: &str, s: &Section) -> String {
     if !not_annotated.is_empty() {
         let _ = writeln!(report, "  not annotated");
         for a in not_annotated {
-            let _ = writeln!(report, "    {}[{}] {}:{}-{} {}", a.0, a.1, a.2, a.3, a.4, a.5);
+            let file = a.file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default();
+            let _ =
+                writeln!(report, "    {file}{}[{}] {}:{}-{} {}", a.severity, a.code, a.line, a.col, a.end_col, a.text);
         }
     }
     report

@@ -100,6 +100,8 @@ pub struct Checker<'a> {
     pub decls: Vec<DeclInst>,
     pub user_evals: HashSet<String>,
     pub used: HashSet<(ModuleId, String)>,
+    /// The declaration body being evaluated (asserts are allowed only at its top).
+    decl_body: Option<Span>,
 }
 
 fn enum_in(ty: &Ty) -> Option<EnumId> {
@@ -149,6 +151,7 @@ impl<'a> Checker<'a> {
             decls: Vec::new(),
             user_evals,
             used: HashSet::new(),
+            decl_body: None,
         }
     }
 
@@ -189,8 +192,46 @@ impl<'a> Checker<'a> {
                         p.name.span,
                         format!("secret param `{}` cannot have a default", p.name.name),
                     )
-                    .with_help("secrets are supplied at apply time with --secret, never written in the stack"),
+                    .with_help("secrets are never written in the stack; their values are supplied when it is applied"),
                 );
+            }
+            if module == prog.root && prog.cli_params.contains_key(&p.name.name) {
+                self.error(
+                    Diagnostic::error(
+                        codes::PARAM_VALUE,
+                        p.name.span,
+                        format!("`{}` is a secret: --param cannot set it", p.name.name),
+                    )
+                    .with_help("check and build need no value for a secret; outputs only reference it"),
+                );
+            }
+            // A module's secret comes from its importer, which must pass a secret.
+            if let Some((importer, body)) = &m.importer {
+                let set = body.iter().flat_map(|b| &b.items).find_map(|item| match item {
+                    ast::BodyItem::Field { name, value } if name.name == p.name.name => Some(value),
+                    _ => None,
+                });
+                return match set {
+                    Some(value) => {
+                        let mut cx = Ctx::new(*importer);
+                        let v = self.eval(value, &mut cx, Some(&ty));
+                        self.conform(v, &ty, value.span)
+                    }
+                    None => {
+                        self.error(
+                            Diagnostic::error(
+                                codes::PARAM_VALUE,
+                                p.name.span,
+                                format!("secret param `{}` has no value", p.name.name),
+                            )
+                            .with_help(format!(
+                                "pass a secret param of the importer: `{} = NAME` in the import's body",
+                                p.name.name
+                            )),
+                        );
+                        Value::Unknown
+                    }
+                };
             }
             return Value::Secret(p.name.name.as_str().into());
         }
@@ -429,6 +470,7 @@ impl<'a> Checker<'a> {
         if let Some(v) = &self.decls[id.0 as usize].loop_var {
             cx.locals.push(v.clone());
         }
+        self.decl_body = Some(d.body.span);
         let rec = self.eval_body(&d.body, kind, &mut cx, d.name.span);
         let inst = &mut self.decls[id.0 as usize];
         inst.busy = false;
@@ -463,6 +505,7 @@ impl<'a> Checker<'a> {
     /// Checks a `{ … }` body against a schema: fields, duplicates, defaults, missing fields
     /// and `where` constraints. `owner` is where "missing field" errors point.
     pub fn eval_body(&mut self, body: &ast::Body, schema: SchemaId, cx: &mut Ctx, owner: Span) -> Rc<Record> {
+        let top = self.decl_body.take() == Some(body.span);
         let prog = self.prog;
         let def = prog.types.schema(schema);
         let mut rec = Record { schema: Some(schema), fields: BTreeMap::new() };
@@ -549,6 +592,16 @@ impl<'a> Checker<'a> {
                         name_span: Some(field.span),
                     });
                 }
+                ast::BodyItem::Assert(a) if !top => {
+                    self.error(
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            a.span,
+                            "`assert` belongs at the top of a declaration's body",
+                        )
+                        .with_help("move it out of the nested block, or to the top level"),
+                    );
+                }
                 ast::BodyItem::Assert(_) => {}
                 ast::BodyItem::Error(_) => incomplete = true,
             }
@@ -599,7 +652,16 @@ impl<'a> Checker<'a> {
             // instance; the schema's tests catch them, so they are not repeated here.
             let before = self.diags.len();
             let ok = self.eval(c, &mut ccx, Some(&Ty::Bool));
-            self.diags.truncate(before);
+            if def.std {
+                self.diags.truncate(before);
+            } else if !matches!(ok, Value::Bool(_) | Value::Unknown) {
+                let t = self.ty_name(&self.type_of(&ok));
+                self.error(Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    c.span,
+                    format!("a `where` constraint must be a bool, found {t}"),
+                ));
+            }
             if let Value::Bool(false) = ok {
                 let src = prog.sources.get(c.span.file).map_or("", |f| f.slice(c.span)).to_string();
                 let shown = self.show(&field.value);

@@ -181,6 +181,14 @@ pub fn load(world: &dyn World, root: &Path, params: &[(String, String)]) -> (Pro
 }
 
 impl Loader<'_> {
+    /// A path as the user sees it: relative to where the root file was named from.
+    fn shown(&self, p: &Path) -> String {
+        match p.strip_prefix(&self.root_dir) {
+            Ok(rel) => self.root_shown.join(rel).display().to_string(),
+            Err(_) => p.display().to_string(),
+        }
+    }
+
     fn add_file(&mut self, name: String, text: &str) -> (FileId, Rc<ast::File>) {
         let id = self.prog.sources.add(SourceFile::new(name, text));
         let parsed = syntax::parse_file(id, text);
@@ -227,6 +235,15 @@ impl Loader<'_> {
                     (&d.name, Name::Decl(i))
                 }
                 ast::Item::Import(imp) => {
+                    if !e.guards.is_empty() {
+                        self.diags.push(
+                            Diagnostic::error(codes::SYNTAX, imp.span, "an `import` cannot be inside an `if` block")
+                                .with_help(
+                                "import at the top level; put the module's declarations under `if` inside the module",
+                            ),
+                        );
+                        continue;
+                    }
                     let Some(mid) = self.import(id, imp) else {
                         continue;
                     };
@@ -331,11 +348,11 @@ impl Loader<'_> {
             return None;
         }
         if let Some(pos) = self.loading.iter().position(|p| *p == target) {
-            let chain: Vec<String> = self.loading[pos..].iter().map(|p| p.display().to_string()).collect();
+            let chain: Vec<String> = self.loading[pos..].iter().map(|p| self.shown(p)).collect();
             self.diags.push(Diagnostic::error(
                 codes::IMPORT_CYCLE,
                 imp.path_span,
-                format!("modules import each other: {} → {}", chain.join(" → "), target.display()),
+                format!("modules import each other: {} → {}", chain.join(" → "), self.shown(&target)),
             ));
             return None;
         }
@@ -343,10 +360,7 @@ impl Loader<'_> {
             Some(x) => x.clone(),
             None => match self.world.read(&target) {
                 Ok(text) => {
-                    let shown = match target.strip_prefix(&self.root_dir) {
-                        Ok(rel) => self.root_shown.join(rel).display().to_string(),
-                        Err(_) => target.display().to_string(),
-                    };
+                    let shown = self.shown(&target);
                     let x = self.add_file(shown, &text);
                     self.parsed.insert(target.clone(), x.clone());
                     x

@@ -56,6 +56,8 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
         let mut c = Checker::new(&prog);
         evaluate_all(&mut c);
         let active: Vec<bool> = (0..c.decls.len()).map(|i| c.decl_active(DeclId(i as u32))).collect();
+        check_module_args(&mut c);
+        check_inactive_refs(&mut c, &active);
         check_asserts(&mut c, &active);
         c.run_rules();
         report_unused(&mut c);
@@ -103,6 +105,95 @@ fn evaluate_all(c: &mut Checker) {
     }
 }
 
+/// Every entry of an import's body must set a param of the imported module.
+fn check_module_args(c: &mut Checker) {
+    let prog = c.prog;
+    for m in &prog.modules {
+        let Some((_, Some(body))) = &m.importer else { continue };
+        let params: Vec<&str> = m
+            .entries
+            .iter()
+            .filter_map(|e| match &e.item {
+                ast::Item::Param(p) => Some(p.name.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        for item in &body.items {
+            match item {
+                ast::BodyItem::Field { name, .. } if !params.contains(&name.name.as_str()) => {
+                    let mut d = Diagnostic::error(
+                        codes::UNKNOWN_FIELD,
+                        name.span,
+                        format!("the module has no param `{}`", name.name),
+                    );
+                    d = match suggest(&name.name, params.iter().copied()) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None if params.is_empty() => d.with_help("the module declares no params"),
+                        None => d.with_help(format!("its params: {}", params.join(", "))),
+                    };
+                    c.error(d);
+                }
+                ast::BodyItem::Named { field, .. } => {
+                    c.error(Diagnostic::error(
+                        codes::UNKNOWN_FIELD,
+                        field.span,
+                        "an import's body sets params: `NAME = VALUE`",
+                    ));
+                }
+                ast::BodyItem::Assert(a) => {
+                    c.error(Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        a.span,
+                        "`assert` belongs in the module, not in its import",
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// An active declaration may not reference one whose `if` does not hold.
+fn check_inactive_refs(c: &mut Checker, active: &[bool]) {
+    fn refs(v: &Value, out: &mut Vec<DeclId>) {
+        match v {
+            Value::Ref(d) => out.push(*d),
+            Value::List(xs) => xs.iter().for_each(|x| refs(x, out)),
+            Value::Map(m) => m.values().for_each(|x| refs(x, out)),
+            Value::Record(r) => r.fields.values().for_each(|f| refs(&f.value, out)),
+            Value::Enum(_, _, Some(r)) => r.fields.values().for_each(|f| refs(&f.value, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for (i, d) in c.decls.iter().enumerate() {
+        if !active.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let Some(rec) = &d.record else { continue };
+        for f in rec.fields.values() {
+            let mut out = Vec::new();
+            refs(&f.value, &mut out);
+            for target in out {
+                if !active.get(target.0 as usize).copied().unwrap_or(true) {
+                    found.push((f.span, target));
+                }
+            }
+        }
+    }
+    for (span, target) in found {
+        let t = &c.decls[target.0 as usize];
+        c.error(
+            Diagnostic::error(
+                codes::UNKNOWN_NAME,
+                span,
+                format!("`{}` is not declared: the `if` around it does not hold", t.address()),
+            )
+            .with_label(t.name_span, "declared under an `if` here"),
+        );
+    }
+}
+
 /// Top-level asserts (under active `if`s) and asserts in the bodies of active declarations.
 fn check_asserts(c: &mut Checker, active: &[bool]) {
     let prog = c.prog;
@@ -142,7 +233,7 @@ fn check_asserts(c: &mut Checker, active: &[bool]) {
 fn check_assert(c: &mut Checker, a: &ast::Assert, cx: &mut Ctx, owner: Option<String>) {
     let msg = match c.eval(&a.message, cx, Some(&types::Ty::Str)) {
         Value::Str(s) => s.to_string(),
-        Value::Unknown => "assertion failed".to_string(),
+        Value::Unknown => String::new(),
         other => {
             let t = c.ty_name(&c.type_of(&other));
             c.error(Diagnostic::error(
@@ -158,7 +249,8 @@ fn check_assert(c: &mut Checker, a: &ast::Assert, cx: &mut Ctx, owner: Option<St
         Value::Bool(true) | Value::Unknown => {}
         Value::Bool(false) => {
             let failing = failing_elements(c, &a.cond, cx);
-            let mut text = format!("assertion failed: {msg}");
+            let mut text =
+                if msg.is_empty() { "assertion failed".to_string() } else { format!("assertion failed: {msg}") };
             if !failing.is_empty() {
                 let names: Vec<String> = failing.iter().map(|n| format!("`{n}`")).collect();
                 text.push_str(&format!(" (fails for {})", names.join(", ")));
@@ -205,20 +297,98 @@ fn failing_elements(c: &mut Checker, cond: &ast::Expr, cx: &mut Ctx) -> Vec<Stri
     out
 }
 
+/// Every bare name written in an expression of the file (a static view, so short-circuits
+/// and untaken branches still count as uses).
+fn names_used(m: &load::Module) -> std::collections::HashSet<String> {
+    fn expr(e: &ast::Expr, out: &mut std::collections::HashSet<String>) {
+        match &e.kind {
+            ExprKind::Name(n) => {
+                out.insert(n.clone());
+            }
+            ExprKind::Str(parts) => parts.iter().for_each(|p| {
+                if let ast::StrPart::Interp(x) = p {
+                    expr(x, out)
+                }
+            }),
+            ExprKind::List(xs) | ExprKind::Call(_, xs) => xs.iter().for_each(|x| expr(x, out)),
+            ExprKind::Record(b) | ExprKind::Variant(_, b) => body(b, out),
+            ExprKind::Field(a, _) | ExprKind::Unary(_, a) => expr(a, out),
+            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) | ExprKind::Range(a, b) => {
+                expr(a, out);
+                expr(b, out);
+            }
+            ExprKind::Bind { list, body: b, .. } => {
+                expr(list, out);
+                expr(b, out);
+            }
+            ExprKind::If(a, b, c) => {
+                expr(a, out);
+                expr(b, out);
+                expr(c, out);
+            }
+            _ => {}
+        }
+    }
+    fn body(b: &ast::Body, out: &mut std::collections::HashSet<String>) {
+        for item in &b.items {
+            match item {
+                ast::BodyItem::Field { value, .. } => expr(value, out),
+                ast::BodyItem::Named { body: nb, .. } => body(nb, out),
+                ast::BodyItem::Assert(a) => {
+                    expr(&a.cond, out);
+                    expr(&a.message, out);
+                }
+                ast::BodyItem::Error(_) => {}
+            }
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    for g in &m.guards {
+        expr(g, &mut out);
+    }
+    for e in &m.entries {
+        match &e.item {
+            ast::Item::Let(l) => expr(&l.value, &mut out),
+            ast::Item::Param(p) => p.default.iter().for_each(|d| expr(d, &mut out)),
+            ast::Item::Decl(d) => {
+                if let Some((_, list)) = &d.each {
+                    expr(list, &mut out);
+                }
+                body(&d.body, &mut out);
+            }
+            ast::Item::Import(i) => i.args.iter().for_each(|b| body(b, &mut out)),
+            ast::Item::Assert(a) => {
+                expr(&a.cond, &mut out);
+                expr(&a.message, &mut out);
+            }
+            ast::Item::Schema(s) => s.fields.iter().for_each(|f| {
+                f.default.iter().for_each(|d| expr(d, &mut out));
+                f.constraint.iter().for_each(|c| expr(c, &mut out));
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn report_unused(c: &mut Checker) {
     let prog = c.prog;
-    for (mi, m) in prog.modules.iter().enumerate() {
-        if m.std {
+    let mut seen_files = std::collections::HashSet::new();
+    for m in prog.modules.iter() {
+        // One report per file, however many times it is imported.
+        if m.std || !seen_files.insert(m.file) {
             continue;
         }
-        let mid = ModuleId(mi as u32);
+        let used = names_used(m);
         for e in &m.entries {
+            let is_root = m.file == prog.module(prog.root).file;
             let (name, what) = match &e.item {
                 ast::Item::Param(p) => (&p.name, "param"),
-                ast::Item::Let(l) => (&l.name, "let"),
+                // A module's lets are what it exports to its importers.
+                ast::Item::Let(l) if is_root => (&l.name, "let"),
                 _ => continue,
             };
-            if !c.used.contains(&(mid, name.name.clone())) && !name.name.starts_with('_') {
+            if !used.contains(&name.name) && !name.name.starts_with('_') {
                 c.error(
                     Diagnostic::warning(codes::UNUSED, name.span, format!("{what} `{}` is never used", name.name))
                         .with_help(format!("remove it, or name it `_{}` to keep it", name.name)),

@@ -42,7 +42,11 @@ pub fn binary(c: &mut Checker, op: BinOp, l: Value, r: Value, span: Span, ls: Sp
                 if matches!(l, Value::Secret(_)) { ls } else { rs },
                 format!("secret `{n}` cannot be {what}"),
             )
-            .with_help("a comparison would reveal the secret through the stack's behaviour"),
+            .with_help(if is_cmp(op) {
+                "a comparison would reveal the secret through the stack's behaviour"
+            } else {
+                "arithmetic would put a value derived from the secret in plain text"
+            }),
         );
         return Value::Unknown;
     }
@@ -80,10 +84,11 @@ fn mismatch(c: &mut Checker, op: BinOp, l: &Value, r: &Value, lt: &Ty, rt: &Ty, 
         || matches!(rt, Ty::Qty(_) | Ty::Ratio) && matches!(lt, Ty::Int | Ty::Float);
     let code = if dims { codes::UNIT_MISMATCH } else { codes::TYPE_MISMATCH };
     let verb = if is_cmp(op) { "compare" } else { "apply" };
+    let a = |n: &str| if n.starts_with(['a', 'e', 'i', 'o', 'u']) { format!("an {n}") } else { format!("a {n}") };
     let msg = if is_cmp(op) {
-        format!("cannot {verb} a {ln} with a {rn}")
+        format!("cannot {verb} {} with {}", a(&ln), a(&rn))
     } else {
-        format!("cannot {verb} `{}` to a {ln} and a {rn}", op.as_str())
+        format!("cannot {verb} `{}` to {} and {}", op.as_str(), a(&ln), a(&rn))
     };
     let show = |v: &Value| match v {
         Value::Cond(c2, _) => describe_cond(c2),
@@ -142,6 +147,16 @@ fn num(v: &Value) -> Option<f64> {
     }
 }
 
+/// Orders two numbers, treating a relative difference below 1e-9 as equal, so that
+/// `10% + 20% == 30%` holds despite binary floating point.
+fn approx_cmp(a: f64, b: f64) -> Option<std::cmp::Ordering> {
+    if (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0) {
+        Some(std::cmp::Ordering::Equal)
+    } else {
+        a.partial_cmp(&b)
+    }
+}
+
 /// `Some(result)` when the two values can be compared with `op`.
 fn compare(op: BinOp, l: &Value, r: &Value) -> Option<bool> {
     use std::cmp::Ordering;
@@ -154,9 +169,9 @@ fn compare(op: BinOp, l: &Value, r: &Value) -> Option<bool> {
                 _ => None,
             };
         }
-        (a, b) if num(a).is_some() && num(b).is_some() => num(a)?.partial_cmp(&num(b)?),
-        (Value::Qty(a, da), Value::Qty(b, db)) if da == db => a.partial_cmp(b),
-        (Value::Ratio(a), Value::Ratio(b)) => a.partial_cmp(b),
+        (a, b) if num(a).is_some() && num(b).is_some() => approx_cmp(num(a)?, num(b)?),
+        (Value::Qty(a, da), Value::Qty(b, db)) if da == db => approx_cmp(*a, *b),
+        (Value::Ratio(a), Value::Ratio(b)) => approx_cmp(*a, *b),
         (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
         (Value::Bool(a), Value::Bool(b)) if matches!(op, BinOp::Eq | BinOp::Ne) => Some(a.cmp(b)),
         (Value::Enum(ea, va, _), Value::Enum(eb, vb, _)) if ea == eb && matches!(op, BinOp::Eq | BinOp::Ne) => {

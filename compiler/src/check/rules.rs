@@ -237,8 +237,10 @@ impl Checker<'_> {
             let (Some(pool), Some(model)) = (self.record(pool_id, name_span), self.record(model_id, name_span)) else {
                 continue;
             };
-            let tp = int(&svc, "tensor_parallel").unwrap_or(1);
-            let per_node = int(&pool, "gpus_per_node").unwrap_or(1);
+            // Unknown figures (after an error elsewhere) are not guessed at.
+            let (Some(tp), Some(per_node)) = (int(&svc, "tensor_parallel"), int(&pool, "gpus_per_node")) else {
+                continue;
+            };
             if let Some((_, max)) = range(&svc, "replicas") {
                 demand.entry(pool_id).or_default().push((sid, max * tp as f64));
             }
@@ -268,6 +270,7 @@ impl Checker<'_> {
             }
             self.fit(cat, sid, &svc, model_id, &model, pool_id, &pool, tp);
             self.rollout_rules(sid, &svc);
+            self.autoscale_rules(sid, &svc);
         }
         for (pool_id, users) in demand {
             let Some(pool) = self.record(pool_id, Span::default()) else {
@@ -338,7 +341,7 @@ impl Checker<'_> {
             let min_tp = (need / per_gpu_usable).ceil() as i64;
             let per_node = int(pool, "gpus_per_node").unwrap_or(1);
             let fits_here = (min_tp..=per_node).find(|t| per_node % t == 0);
-            let shared = per_gpu < facts.memory;
+            let shared = per_gpu < facts.memory && gpu_desc.contains("shared");
             let mut help = match fits_here {
                 _ if shared && need <= tp as f64 * facts.memory * util => format!(
                     "remove `sharing` from pool `{}`: time slicing leaves each replica {} of the GPU",
@@ -420,6 +423,29 @@ impl Checker<'_> {
                     if mem.kv_estimated { " (estimated: give layers, kv_heads, head_dim for the exact figure)" } else { "" }
                 )),
             );
+        }
+    }
+
+    /// `autoscale.when` becomes KEDA triggers: only `signal > value` leaves joined by `||`.
+    fn autoscale_rules(&mut self, sid: DeclId, svc: &Record) {
+        fn scalable(c: &super::value::Cond) -> bool {
+            use super::value::Cond as C;
+            use crate::syntax::ast::BinOp;
+            match c {
+                C::Binary(BinOp::Or, a, b) => scalable(a) && scalable(b),
+                C::Binary(BinOp::Gt | BinOp::Ge, a, b) => matches!(**a, C::Signal { .. }) && matches!(**b, C::Const(_)),
+                _ => false,
+            }
+        }
+        let Some(a) = field(svc, "autoscale").and_then(Value::as_record) else { return };
+        if let Some(Value::Cond(c, _)) = a.get("when") {
+            if !scalable(c) {
+                let at = span(a, "when", self.decl_span(sid));
+                self.error(
+                    Diagnostic::error(codes::AUTOSCALE_SHAPE, at, "an autoscaler needs `signal > value`, or several joined with `||`")
+                        .with_help("each comparison becomes a KEDA trigger whose threshold is the value per replica; write `metric.queue_depth > 8 || …`"),
+                );
+            }
         }
     }
 

@@ -21,6 +21,9 @@ pub enum Expr {
     List(Vec<Expr>),
     /// An object; written on one line when short and flat, otherwise one entry per line.
     Object(Vec<(String, Expr)>),
+    /// A function call such as `jsonencode({…})` or `format("%s:*", x)`. The arguments are
+    /// expressions, so user strings inside stay escaped; only the last one should be multi-line.
+    Call(String, Vec<Expr>),
 }
 
 impl Expr {
@@ -32,6 +35,9 @@ impl Expr {
     }
     pub fn strs<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Expr {
         Expr::List(items.into_iter().map(|s| Expr::Str(s.into())).collect())
+    }
+    pub fn call(name: &str, args: Vec<Expr>) -> Expr {
+        Expr::Call(name.to_string(), args)
     }
 }
 
@@ -146,6 +152,10 @@ fn inline(e: &Expr) -> Option<String> {
             }
             return None;
         }
+        Expr::Call(name, args) => {
+            let parts: Option<Vec<String>> = args.iter().map(inline).collect();
+            format!("{name}({})", parts?.join(", "))
+        }
     })
 }
 
@@ -174,6 +184,17 @@ fn write_expr(out: &mut String, e: &Expr, indent: usize) {
             out.push('}');
         }
         Expr::Raw(r) => out.push_str(r),
+        Expr::Call(name, args) => {
+            out.push_str(name);
+            out.push('(');
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_expr(out, a, indent);
+            }
+            out.push(')');
+        }
         _ => {}
     }
 }

@@ -86,6 +86,19 @@ impl<'a> Lexer<'a> {
                 b'/' if self.peek(1) == Some(b'/') => self.line_comment(),
                 b'/' if self.peek(1) == Some(b'*') => self.block_comment(),
                 b'"' => self.string(nesting),
+                b'#' => {
+                    // Reported once and skipped to the end of the line (the rest is a comment
+                    // in the language the writer came from).
+                    let end = self.text[self.pos..].find('\n').map_or(self.src.len(), |i| self.pos + i);
+                    let d = Diagnostic::error(
+                        codes::BAD_CHARACTER,
+                        self.span(start, start + 1),
+                        "`#` does not start a comment here",
+                    )
+                    .with_help("write comments with // or /* */");
+                    self.diags.push(d);
+                    self.pos = end;
+                }
                 b'$' if self.peek(1).is_some_and(|d| d.is_ascii_digit()) => {
                     self.pos += 1;
                     self.number(start, true);
@@ -293,12 +306,15 @@ impl<'a> Lexer<'a> {
         self.pos += if triple { 3 } else { 1 };
         self.push(Token::StrStart, start);
         let indent = if triple { self.common_indent() } else { 0 };
+        // Text on the line of the opening quotes is kept as is; the dedent applies from the
+        // next line on.
+        let mut at_line_start = false;
         if triple && self.peek(0) == Some(b'\n') {
             self.pos += 1;
+            at_line_start = true;
         }
         let mut text = String::new();
         let mut text_start = self.pos;
-        let mut at_line_start = triple;
         loop {
             if at_line_start {
                 let mut n = 0;
