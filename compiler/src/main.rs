@@ -177,14 +177,17 @@ fn write_tree(out: &std::path::Path, artifacts: &[aistack::emit::Artifact]) -> s
     let old = parent.join(format!(".{name}.aistack-old.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&fresh);
     let result = (|| {
+        // Each folder is created once. Files are not fsync'd one by one: the output is
+        // derived and reproducible, and the swap below already keeps readers from ever
+        // seeing a half-written tree.
+        let dirs: std::collections::BTreeSet<PathBuf> =
+            artifacts.iter().filter_map(|a| fresh.join(&a.path).parent().map(PathBuf::from)).collect();
+        std::fs::create_dir_all(&fresh)?;
+        for d in dirs {
+            std::fs::create_dir_all(d)?;
+        }
         for a in artifacts {
-            let path = fresh.join(&a.path);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::File::create(&path)?;
-            f.write_all(&a.bytes)?;
-            f.sync_all()?;
+            std::fs::write(fresh.join(&a.path), &a.bytes)?;
         }
         if out.exists() {
             std::fs::rename(out, &old)?;

@@ -284,3 +284,70 @@ pub fn shared_dir() -> Option<PathBuf> {
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// Checks and builds a stack held in memory (for emit tests); panics on errors.
+pub fn build_text(files: &[(&str, &str)]) -> Vec<aistack::emit::Artifact> {
+    let mut world = MemoryWorld::default();
+    for (p, t) in files {
+        world = world.with(Path::new("/b").join(p), t.to_string());
+    }
+    let a = check::check(&world, Path::new("/b/main.ai-stack"), &[]);
+    let errors: Vec<_> = a.diags.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+    assert!(errors.is_empty(), "stack has errors: {errors:?}");
+    let stack = aistack::ir::lower(&a);
+    let (out, diags) = aistack::emit::emit(&stack);
+    assert!(diags.iter().all(|d| !d.is_error()), "emit errors: {diags:?}");
+    out
+}
+
+/// Checks and builds a stack on disk; panics on errors.
+pub fn build_file(path: &Path) -> Vec<aistack::emit::Artifact> {
+    let a = check::check(&aistack::world::DiskWorld, path, &[]);
+    let errors: Vec<_> = a.diags.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+    assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    let stack = aistack::ir::lower(&a);
+    let (out, diags) = aistack::emit::emit(&stack);
+    assert!(diags.iter().all(|d| !d.is_error()), "emit errors: {diags:?}");
+    out
+}
+
+/// Every stack the emit tests run on: the project's examples and the design examples.
+pub fn example_stacks() -> Vec<(String, PathBuf)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(workspace().join("examples")).into_iter().flatten().flatten() {
+        let main = e.path().join("main.ai-stack");
+        if main.exists() {
+            v.push((e.file_name().to_string_lossy().into_owned(), main));
+        }
+    }
+    if let Some(s) = shared_dir() {
+        for n in ["minimal", "llm-platform"] {
+            v.push((format!("design-{n}"), s.join(format!("design/examples/{n}.ai-stack"))));
+        }
+    } else {
+        println!("SKIPPED: the design examples (../shared is not beside this checkout)");
+    }
+    v.sort();
+    v
+}
+
+/// A YAML file parsed back into JSON values (one per document), with a YAML 1.2 parser.
+pub fn yaml_docs(text: &str) -> Vec<serde_json::Value> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    fn conv(y: &Yaml) -> serde_json::Value {
+        match y {
+            Yaml::Real(s) => s.parse::<f64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
+            Yaml::Integer(i) => serde_json::Value::from(*i),
+            Yaml::String(s) => serde_json::Value::from(s.clone()),
+            Yaml::Boolean(b) => serde_json::Value::from(*b),
+            Yaml::Array(a) => serde_json::Value::Array(a.iter().map(conv).collect()),
+            Yaml::Hash(h) => serde_json::Value::Object(
+                h.iter()
+                    .map(|(k, v)| (k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}")), conv(v)))
+                    .collect(),
+            ),
+            _ => serde_json::Value::Null,
+        }
+    }
+    YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}")).iter().map(conv).collect()
+}

@@ -397,6 +397,7 @@ impl Loader<'_> {
                             span: s.span,
                             doc: None,
                             template: s.template.as_ref().map(|t| t.0.clone()),
+                            template_source: None,
                             std: self.prog.modules[mi].std,
                         });
                         pending.push((mid, ei, Some(id), None));
@@ -442,6 +443,7 @@ impl Loader<'_> {
                 }
             }
         }
+        self.read_templates();
         for (mid, ei, schema, enum_) in pending {
             let item = match &self.prog.modules[mid.0 as usize].entries[ei].item {
                 ast::Item::Schema(s) => ast::Item::Schema(s.clone()),
@@ -481,6 +483,7 @@ impl Loader<'_> {
                                 span: v.span,
                                 doc: None,
                                 template: None,
+                                template_source: None,
                                 std: self.prog.modules[mid.0 as usize].std,
                             });
                             pid
@@ -494,6 +497,57 @@ impl Loader<'_> {
                     def.doc = doc;
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Reads the template of every user schema that names one, relative to its module's
+    /// folder and inside the stack's root folder, like an import.
+    fn read_templates(&mut self) {
+        for mi in 0..self.prog.modules.len() {
+            let dir = self.prog.modules[mi].dir.clone();
+            let schemas: Vec<(String, Span)> = self.prog.modules[mi]
+                .entries
+                .iter()
+                .filter_map(|e| match &e.item {
+                    ast::Item::Schema(s) => s.template.as_ref().map(|t| (s.name.name.clone(), t.1)),
+                    _ => None,
+                })
+                .collect();
+            for (name, span) in schemas {
+                let Some(text) = self.prog.sources.get(span.file).map(|f| f.slice(span).trim_matches('"').to_string())
+                else {
+                    continue;
+                };
+                let Some(dir) = &dir else { continue };
+                let path = normalize(&dir.join(&text));
+                let inside = path.starts_with(&self.root_dir)
+                    && self.world.canonical(&path).is_none_or(|c| c.starts_with(&self.root_dir));
+                let source = if !inside {
+                    self.diags.push(Diagnostic::error(
+                        codes::IMPORT_ESCAPES_ROOT,
+                        span,
+                        format!("template `{text}` leaves the stack's root folder"),
+                    ));
+                    None
+                } else {
+                    match self.world.read(&path) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            self.diags.push(Diagnostic::error(
+                                codes::TEMPLATE,
+                                span,
+                                format!("cannot read template `{text}`: {e}"),
+                            ));
+                            None
+                        }
+                    }
+                };
+                if let Some(def) =
+                    self.prog.types.schemas.iter_mut().find(|d| d.name == name && d.span.file == span.file)
+                {
+                    def.template_source = source;
+                }
             }
         }
     }

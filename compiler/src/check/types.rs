@@ -122,6 +122,8 @@ pub struct SchemaDef {
     pub span: Span,
     pub doc: Option<String>,
     pub template: Option<String>,
+    /// The template's text, read through the World when the schema was loaded.
+    pub template_source: Option<String>,
     /// Declared in the standard library.
     pub std: bool,
 }

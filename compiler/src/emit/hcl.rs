@@ -287,3 +287,19 @@ pub fn file(header: &str, blocks: &[Block]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod call_tests {
+    use super::*;
+
+    #[test]
+    fn calls_inline_or_wrap_their_last_argument() {
+        let b = Block::new("x", &[])
+            .attr("a", Expr::call("format", vec![Expr::str("%s:*"), Expr::raw("aws_s3_bucket.b.arn")]))
+            .attr("policy", Expr::call("jsonencode", vec![Expr::Object(vec![("Version".into(), Expr::str("${v}"))])]));
+        assert_eq!(
+            file("", &[b]),
+            "x {\n  a = format(\"%s:*\", aws_s3_bucket.b.arn)\n  policy = jsonencode({\n    Version = \"$${v}\"\n  })\n}\n"
+        );
+    }
+}

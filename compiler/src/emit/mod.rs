@@ -49,6 +49,11 @@ pub fn emit(stack: &ir::Stack) -> (Vec<Artifact>, Vec<Diagnostic>) {
     (out, diags)
 }
 
+/// Hex SHA-256 of a file's bytes, as `manifest.json` records it.
+pub fn content_hash(a: &Artifact) -> String {
+    hex(&Sha256::digest(&a.bytes))
+}
+
 fn manifest(stack: &ir::Stack, files: &[Artifact]) -> Artifact {
     let mut by_decl: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let entries: Vec<serde_json::Value> = files
@@ -59,7 +64,7 @@ fn manifest(stack: &ir::Stack, files: &[Artifact]) -> Artifact {
             }
             serde_json::json!({
                 "path": a.path,
-                "sha256": hex(&Sha256::digest(&a.bytes)),
+                "sha256": content_hash(a),
                 "bytes": a.bytes.len(),
                 "from": a.sources,
             })

@@ -168,14 +168,29 @@ pub fn files(stack: &Stack, svc: &Service) -> Vec<(String, String)> {
     }
 }
 
+/// The workloads of a service, as (workload name, model index): the service itself, or one
+/// per A/B variant (named `<service>-<variant>`, as its Deployment is).
+pub fn workloads(svc: &Service) -> Vec<(String, usize)> {
+    match &svc.rollout {
+        crate::ir::Rollout::Ab { variants, .. } => variants
+            .iter()
+            .map(|v| (crate::ir::lower::dns_name(&format!("{}-{}", svc.meta.name, v.name)), v.model))
+            .collect(),
+        _ => vec![(svc.meta.name.clone(), svc.model)],
+    }
+}
+
 pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, _diags: &mut Vec<Diagnostic>) {
     for svc in &stack.services {
-        let mut sources = vec![svc.meta.full_address()];
-        if let Some(m) = stack.models.get(svc.model) {
-            sources.push(m.meta.full_address());
-        }
-        for (path, text) in files(stack, svc) {
-            out.push(Artifact::new(format!("serving/{}/{path}", svc.meta.name), text, sources.clone()));
+        for (name, model) in workloads(svc) {
+            let mut sources = vec![svc.meta.full_address()];
+            if let Some(m) = stack.models.get(model) {
+                sources.push(m.meta.full_address());
+            }
+            let view = Service { model, ..svc.clone() };
+            for (path, text) in files(stack, &view) {
+                out.push(Artifact::new(format!("serving/{name}/{path}"), text, sources.clone()));
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! User templates: instances of a user schema that names a Handlebars template are
 //! rendered to `rendered/<schema>/<instance>.<ext>`.
 //!
-//! Takes: the IR's [`Rendered`] instances. Gives: the rendered files. Handlebars runs in
+//! Takes: the IR's [`Rendered`] instances (the template text was read at check time,
+//! through the World). Gives: the rendered files. Handlebars runs in
 //! strict mode (a missing field is an error, not an empty string) and never HTML-escapes;
 //! instead every `{{value}}` is escaped by a serializer for the target format, chosen from
 //! the template's name: `*.yaml.hbs`/`*.yml.hbs` (a YAML scalar), `*.json.hbs` (a JSON
@@ -46,38 +47,41 @@ pub fn escape(format: Format, text: &str) -> String {
     }
 }
 
+/// The data with every string replaced by its literal in the target format.
+fn escape_strings(format: Format, v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(escape(format, s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| escape_strings(format, x)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), escape_strings(format, x))).collect()),
+        other => other.clone(),
+    }
+}
+
 pub fn render(r: &Rendered, source: &str) -> Result<(String, &'static str), String> {
     let (format, ext) = format_of(&r.template).ok_or_else(|| {
         format!("template {} must end in .yaml.hbs, .yml.hbs, .json.hbs, .tf.hbs or .hcl.hbs", r.template.display())
     })?;
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
-    hb.register_escape_fn(move |s| escape(format, s));
+    hb.register_escape_fn(handlebars::no_escape);
     hb.register_template_string("t", source).map_err(|e| format!("template {}: {e}", r.template.display()))?;
-    let data = serde_json::json!({ "name": r.meta.address, "schema": r.schema, "fields": r.data });
+    let data = serde_json::json!({ "name": r.meta.address, "schema": r.schema });
     let mut merged = r.data.clone();
     if let (Some(m), Some(extra)) = (merged.as_object_mut(), data.as_object()) {
         for (k, v) in extra {
             m.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    let out = hb.render("t", &merged).map_err(|e| format!("template {}: {e}", r.template.display()))?;
+    let out = hb
+        .render("t", &escape_strings(format, &merged))
+        .map_err(|e| format!("template {}: {e}", r.template.display()))?;
     Ok((out, ext))
 }
 
 pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, diags: &mut Vec<Diagnostic>) {
     for r in &stack.rendered {
-        let source = match std::fs::read_to_string(&r.template) {
-            Ok(s) => s,
-            Err(e) => {
-                diags.push(Diagnostic::sourceless(
-                    codes::TEMPLATE,
-                    format!("cannot read template {} for {}: {e}", r.template.display(), r.meta.address),
-                ));
-                continue;
-            }
-        };
-        match render(r, &source) {
+        match render(r, &r.source) {
             Ok((text, ext)) => out.push(Artifact::new(
                 format!("rendered/{}/{}.{ext}", crate::ir::lower::dns_name(&r.schema), r.meta.name),
                 text,

@@ -556,12 +556,11 @@ pub fn lower(a: &Analysis) -> Stack {
         .filter_map(|id| {
             let d = &a.decls[id.0 as usize];
             let schema = prog.types.schema(d.kind?);
-            let module = prog.modules.iter().find(|m| m.file == schema.span.file)?;
-            let dir = module.dir.clone().unwrap_or_default();
             Some(Rendered {
                 meta: Meta { kind: "rendered", ..meta("rendered", d.address()) },
                 schema: schema.name.clone(),
-                template: dir.join(schema.template.as_deref()?),
+                template: std::path::PathBuf::from(schema.template.as_deref()?),
+                source: schema.template_source.clone()?,
                 data: to_json(&l, &Value::Record(d.record.clone()?)),
             })
         })

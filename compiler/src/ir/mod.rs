@@ -316,6 +316,8 @@ pub struct Rendered {
     pub schema: String,
     /// Template path as written, relative to the file that declares the schema.
     pub template: std::path::PathBuf,
+    /// The template's text (read at check time).
+    pub source: String,
     /// The instance's fields as JSON (secrets appear as `{"secret": NAME}`).
     pub data: serde_json::Value,
 }

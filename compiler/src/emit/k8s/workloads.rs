@@ -721,9 +721,8 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
 /// traffic by the variants' weights.
 fn ab(stack: &Stack, svc: &Service, variants: &[crate::ir::AbVariant], objs: &mut Vec<Obj>) {
     let mut backends = Vec::new();
-    for v in variants {
+    for (v, (name, _)) in variants.iter().zip(serving::workloads(svc)) {
         let Some(model) = stack.models.get(v.model) else { continue };
-        let name = crate::ir::lower::dns_name(&format!("{}-{}", svc.meta.name, v.name));
         let config = format!("{name}-engine");
         let sources = vec![svc.meta.full_address(), model.meta.full_address()];
         let (data, items) = engine_config(stack, svc, model);

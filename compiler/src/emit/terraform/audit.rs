@@ -100,16 +100,14 @@ pub fn file(ctx: &Ctx) -> Option<TfFile> {
             .attr("tags", tags(&addr)),
     );
     f.blocks.push(
-        resource("aws_sns_topic_policy", &group, &None)
-            .attr("arn", raw(format!("aws_sns_topic.{group}.arn")))
-            .attr(
-                "policy",
-                document(&[Statement::allow("AllowCloudTrailPublish")
-                    .service("cloudtrail.amazonaws.com")
-                    .actions(&["SNS:Publish"])
-                    .resource(raw(format!("aws_sns_topic.{group}.arn")))
-                    .condition("StringEquals", "aws:SourceArn", trail)]),
-            ),
+        resource("aws_sns_topic_policy", &group, &None).attr("arn", raw(format!("aws_sns_topic.{group}.arn"))).attr(
+            "policy",
+            document(&[Statement::allow("AllowCloudTrailPublish")
+                .service("cloudtrail.amazonaws.com")
+                .actions(&["SNS:Publish"])
+                .resource(raw(format!("aws_sns_topic.{group}.arn")))
+                .condition("StringEquals", "aws:SourceArn", trail)]),
+        ),
     );
 
     let mut data_buckets: Vec<&str> = Vec::new();
@@ -133,14 +131,20 @@ pub fn file(ctx: &Ctx) -> Option<TfFile> {
         .attr("sns_topic_name", raw(format!("aws_sns_topic.{group}.arn")))
         .block(
             Block::new("advanced_event_selector", &[]).attr("name", Expr::str("Management events")).block(
-                Block::new("field_selector", &[]).attr("field", Expr::str("eventCategory")).attr("equals", Expr::strs(["Management"])),
+                Block::new("field_selector", &[])
+                    .attr("field", Expr::str("eventCategory"))
+                    .attr("equals", Expr::strs(["Management"])),
             ),
         );
     if !data_buckets.is_empty() {
         t = t.block(
             Block::new("advanced_event_selector", &[])
                 .attr("name", Expr::str("Reads and writes of model and data set objects"))
-                .block(Block::new("field_selector", &[]).attr("field", Expr::str("eventCategory")).attr("equals", Expr::strs(["Data"])))
+                .block(
+                    Block::new("field_selector", &[])
+                        .attr("field", Expr::str("eventCategory"))
+                        .attr("equals", Expr::strs(["Data"])),
+                )
                 .block(
                     Block::new("field_selector", &[])
                         .attr("field", Expr::str("resources.type"))
@@ -152,13 +156,15 @@ pub fn file(ctx: &Ctx) -> Option<TfFile> {
                 )),
         );
     }
-    f.blocks.push(
-        t.attr("tags", tags(&addr)).attr(
-            "depends_on",
-            Expr::List(vec![raw(format!("aws_s3_bucket_policy.{store_id}")), raw(format!("aws_sns_topic_policy.{group}"))]),
-        ),
-    );
-    f.outputs.push(output("audit_trail_arn", &format!("CloudTrail trail of {addr}"), raw(format!("aws_cloudtrail.{id}.arn"))));
+    f.blocks.push(t.attr("tags", tags(&addr)).attr(
+        "depends_on",
+        Expr::List(vec![raw(format!("aws_s3_bucket_policy.{store_id}")), raw(format!("aws_sns_topic_policy.{group}"))]),
+    ));
+    f.outputs.push(output(
+        "audit_trail_arn",
+        &format!("CloudTrail trail of {addr}"),
+        raw(format!("aws_cloudtrail.{id}.arn")),
+    ));
     f.outputs.push(output(
         "audit_log_group",
         &format!("CloudWatch log group with the {addr} trail"),

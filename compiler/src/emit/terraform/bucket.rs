@@ -116,17 +116,16 @@ impl Bucket {
             out.push(v.block(Block::new("versioning_configuration", &[]).attr("status", Expr::str("Enabled"))));
         }
 
-        let default = match &self.sse {
-            Sse::Key(k) => Block::new("apply_server_side_encryption_by_default", &[])
-                .attr("sse_algorithm", Expr::str("aws:kms"))
-                .attr("kms_master_key_id", k.clone()),
-            Sse::AwsManaged => {
-                Block::new("apply_server_side_encryption_by_default", &[]).attr("sse_algorithm", Expr::str("aws:kms"))
-            }
-            Sse::S3Managed => {
-                Block::new("apply_server_side_encryption_by_default", &[]).attr("sse_algorithm", Expr::str("AES256"))
-            }
-        };
+        let default =
+            match &self.sse {
+                Sse::Key(k) => Block::new("apply_server_side_encryption_by_default", &[])
+                    .attr("sse_algorithm", Expr::str("aws:kms"))
+                    .attr("kms_master_key_id", k.clone()),
+                Sse::AwsManaged => Block::new("apply_server_side_encryption_by_default", &[])
+                    .attr("sse_algorithm", Expr::str("aws:kms")),
+                Sse::S3Managed => Block::new("apply_server_side_encryption_by_default", &[])
+                    .attr("sse_algorithm", Expr::str("AES256")),
+            };
         let mut rule = Block::new("rule", &[]).block(default);
         if !matches!(self.sse, Sse::S3Managed) {
             rule = rule.attr("bucket_key_enabled", Expr::Bool(true));
@@ -135,12 +134,15 @@ impl Bucket {
 
         let blocked = !self.public;
         out.push(
-            with_skips(resource("aws_s3_bucket_public_access_block", &self.tf, &self.provider), &self.skips.public_access)
-                .attr("bucket", self.id())
-                .attr("block_public_acls", Expr::Bool(true))
-                .attr("block_public_policy", Expr::Bool(blocked))
-                .attr("ignore_public_acls", Expr::Bool(true))
-                .attr("restrict_public_buckets", Expr::Bool(blocked)),
+            with_skips(
+                resource("aws_s3_bucket_public_access_block", &self.tf, &self.provider),
+                &self.skips.public_access,
+            )
+            .attr("bucket", self.id())
+            .attr("block_public_acls", Expr::Bool(true))
+            .attr("block_public_policy", Expr::Bool(blocked))
+            .attr("ignore_public_acls", Expr::Bool(true))
+            .attr("restrict_public_buckets", Expr::Bool(blocked)),
         );
 
         let ownership = if self.acls { "BucketOwnerPreferred" } else { "BucketOwnerEnforced" };
@@ -191,12 +193,21 @@ impl Bucket {
     fn lifecycle_block(&self) -> Block {
         let l = &self.lifecycle;
         let mut rule = Block::new("rule", &[])
-            .attr("id", Expr::str(if l.transitions.is_empty() && l.expire_days.is_none() { "abort-incomplete-uploads" } else { "aistack-lifecycle" }))
+            .attr(
+                "id",
+                Expr::str(if l.transitions.is_empty() && l.expire_days.is_none() {
+                    "abort-incomplete-uploads"
+                } else {
+                    "aistack-lifecycle"
+                }),
+            )
             .attr("status", Expr::str("Enabled"))
             .block(Block::new("filter", &[]));
         for (days, class) in &l.transitions {
             rule = rule.block(
-                Block::new("transition", &[]).attr("days", Expr::Int(*days as i64)).attr("storage_class", Expr::str(*class)),
+                Block::new("transition", &[])
+                    .attr("days", Expr::Int(*days as i64))
+                    .attr("storage_class", Expr::str(*class)),
             );
         }
         if l.noncurrent && self.versioned {
@@ -212,7 +223,9 @@ impl Bucket {
             rule = rule.block(Block::new("expiration", &[]).attr("days", Expr::Int(days as i64)));
         }
         if let (Some(days), true) = (l.noncurrent_expire_days, self.versioned) {
-            rule = rule.block(Block::new("noncurrent_version_expiration", &[]).attr("noncurrent_days", Expr::Int(days as i64)));
+            rule = rule.block(
+                Block::new("noncurrent_version_expiration", &[]).attr("noncurrent_days", Expr::Int(days as i64)),
+            );
         }
         rule = rule.block(
             Block::new("abort_incomplete_multipart_upload", &[])
@@ -259,7 +272,9 @@ pub fn transitions(steps: &[(u64, Tier)]) -> (Vec<(u64, &'static str)>, Vec<Stri
     let mut notes = Vec::new();
     for (days, tier) in sorted {
         let Some(class) = storage_class(tier) else {
-            notes.push(format!("The move to hot after {days} days is left out: S3 lifecycle cannot move objects back to STANDARD."));
+            notes.push(format!(
+                "The move to hot after {days} days is left out: S3 lifecycle cannot move objects back to STANDARD."
+            ));
             continue;
         };
         let prev = out.last().copied();

@@ -5,7 +5,7 @@
 //! ratio, sent to every address. The budget covers the account's whole spend: GPU nodes are
 //! launched outside Terraform and only a cost allocation tag could narrow it to the stack.
 
-use super::ctx::{output, raw, resource, tags, Ctx, TfFile};
+use super::ctx::{io_name, output, raw, resource, tags, Ctx, TfFile};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::Budget;
 
@@ -56,7 +56,11 @@ pub fn file(ctx: &Ctx, b: &Budget) -> TfFile {
         }
     }
     f.blocks.push(r.attr("tags", tags(&addr)));
-    f.outputs.push(output(&format!("{id}_budget_name"), &format!("AWS budget of {addr}"), raw(format!("aws_budgets_budget.{id}.name"))));
+    f.outputs.push(output(
+        &io_name(&b.meta, "name"),
+        &format!("AWS budget of {addr}"),
+        raw(format!("aws_budgets_budget.{id}.name")),
+    ));
     f
 }
 

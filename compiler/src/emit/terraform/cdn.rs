@@ -10,7 +10,7 @@
 //! policies that let this distribution read are written by `storage_*.tf`, `dr_*.tf` and
 //! `kms.tf`.
 
-use super::ctx::{output, raw, resource, skip, tags, variable, Ctx, TfFile, CLOUDFRONT_REGION};
+use super::ctx::{io_name, output, raw, resource, skip, tags, variable, Ctx, TfFile, CLOUDFRONT_REGION};
 use super::waf::Acl;
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::{Backend, Cdn};
@@ -32,9 +32,9 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
     if let Some((dr, _)) = replica {
         f.source(dr.meta.full_address());
     }
-    let cert_var = format!("{id}_certificate_arn");
-    let aliases_var = format!("{id}_aliases");
-    let key_var = format!("{id}_signing_public_key");
+    let cert_var = io_name(&cdn.meta, "certificate_arn");
+    let aliases_var = io_name(&cdn.meta, "aliases");
+    let key_var = io_name(&cdn.meta, "signing_public_key");
 
     f.blocks.push(
         resource("aws_cloudfront_origin_access_control", id, &None)
@@ -78,7 +78,9 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
                     )
                     .block(Block::new("content_type_options", &[]).attr("override", Expr::Bool(true)))
                     .block(
-                        Block::new("frame_options", &[]).attr("frame_option", Expr::str("DENY")).attr("override", Expr::Bool(true)),
+                        Block::new("frame_options", &[])
+                            .attr("frame_option", Expr::str("DENY"))
+                            .attr("override", Expr::Bool(true)),
                     )
                     .block(
                         Block::new("referrer_policy", &[])
@@ -118,7 +120,7 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         provider: cf_provider,
         declaration: addr.clone(),
         rate: None,
-        common_rules: true,
+        edge_rules: true,
         key: ctx.key_arn(CLOUDFRONT_REGION),
     };
 
@@ -131,7 +133,7 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         ));
     }
     dist = dist
-        .comment(&skip("CKV_AWS_374", &format!("{addr} declares no country restriction; artifacts are served worldwide")))
+        .comment(&skip("CKV_AWS_374", &format!("{addr} declares no country restriction; content is served worldwide")))
         .attr("enabled", Expr::Bool(true))
         .attr("is_ipv6_enabled", Expr::Bool(true))
         .attr("http_version", Expr::str("http2and3"))
@@ -176,7 +178,8 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         .attr("cache_policy_id", raw(format!("aws_cloudfront_cache_policy.{id}.id")))
         .attr("response_headers_policy_id", raw(format!("aws_cloudfront_response_headers_policy.{id}.id")));
     if cdn.signed_urls {
-        behavior = behavior.attr("trusted_key_groups", Expr::List(vec![raw(format!("aws_cloudfront_key_group.{id}.id"))]));
+        behavior =
+            behavior.attr("trusted_key_groups", Expr::List(vec![raw(format!("aws_cloudfront_key_group.{id}.id"))]));
     }
     let logs = ctx.cdn_logs.clone().unwrap_or_default();
     dist = dist
@@ -216,7 +219,10 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
                         "can",
                         vec![Expr::call(
                             "regex",
-                            vec![Expr::str("^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/"), raw(format!("var.{cert_var}"))],
+                            vec![
+                                Expr::str("^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/"),
+                                raw(format!("var.{cert_var}")),
+                            ],
                         )],
                     ),
                 )
@@ -224,16 +230,20 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         ),
     );
     f.variables.push(
-        variable(&aliases_var, "list(string)", &format!("Domain names (CNAMEs) {addr} answers on; the certificate must cover them."))
-            .attr("default", Expr::List(Vec::new())),
+        variable(
+            &aliases_var,
+            "list(string)",
+            &format!("Domain names (CNAMEs) {addr} answers on; the certificate must cover them."),
+        )
+        .attr("default", Expr::List(Vec::new())),
     );
     f.outputs.push(output(
-        &format!("{id}_domain_name"),
+        &io_name(&cdn.meta, "domain_name"),
         &format!("CloudFront domain name of {addr}"),
         raw(format!("aws_cloudfront_distribution.{id}.domain_name")),
     ));
     f.outputs.push(output(
-        &format!("{id}_distribution_id"),
+        &io_name(&cdn.meta, "distribution_id"),
         &format!("CloudFront distribution id of {addr}"),
         raw(format!("aws_cloudfront_distribution.{id}.id")),
     ));

@@ -80,10 +80,12 @@ impl<'a> Ctx<'a> {
                 cdn_origins.entry(cdn.origin).or_default().push(c);
             }
         }
-        let audit = s.policy.as_ref().and_then(|p| p.audit).filter(|(_, store)| is_s3(*store)).map(|(days, store)| Audit {
-            store,
-            retain_days: days.max(1),
-        });
+        let audit = s
+            .policy
+            .as_ref()
+            .and_then(|p| p.audit)
+            .filter(|(_, store)| is_s3(*store))
+            .map(|(days, store)| Audit { store, retain_days: days.max(1) });
 
         // Names of aws_s3_bucket resources: declarations first, then the stack's own buckets.
         let mut taken: BTreeSet<String> =
@@ -100,7 +102,7 @@ impl<'a> Ctx<'a> {
         };
         let access_logs = fresh("access_logs".into());
         let mut regions: Vec<Region> = Vec::new();
-        let mut add = |regions: &mut Vec<Region>, name: &str, buckets: bool, source: String| {
+        let add = |regions: &mut Vec<Region>, name: &str, buckets: bool, source: String| {
             if name == s.region {
                 return;
             }
@@ -142,8 +144,10 @@ impl<'a> Ctx<'a> {
             }
         }
         let cdn_logs = (!s.cdns.is_empty()).then(|| fresh("cdn_logs".into()));
-        let replicas =
-            replicated.keys().filter_map(|&i| Some((i, fresh(format!("{}_replica", s.storages.get(i)?.meta.ident))))).collect();
+        let replicas = replicated
+            .keys()
+            .filter_map(|&i| Some((i, fresh(format!("{}_replica", s.storages.get(i)?.meta.ident)))))
+            .collect();
         Ctx {
             s,
             stack_addr: format!("stack.{}", s.name),
@@ -241,6 +245,12 @@ pub fn skip(check: &str, reason: &str) -> String {
 /// Adds `provider = …` first, when the resource is not in the home region.
 pub fn resource(kind: &str, name: &str, provider: &Option<Expr>) -> Block {
     Block::new("resource", &[kind, name]).attr_opt("provider", provider.clone())
+}
+
+/// Name of a variable or output that belongs to one declaration: `<kind>_<ident>_<what>`, so
+/// names of different declarations, and of the stack's own inputs, never meet.
+pub fn io_name(meta: &ir::Meta, what: &str) -> String {
+    format!("{}_{}_{what}", meta.kind, meta.ident)
 }
 
 pub fn variable(name: &str, ty: &str, description: &str) -> Block {

@@ -11,11 +11,22 @@
 //! SECONDARY failover alias records.
 
 use super::bucket::{self, Bucket, Lifecycle, Name, Skips, Sse};
-use super::ctx::{account, fit, format, output, partition, raw, resource, tags, variable, Ctx, TfFile};
+use super::ctx::{account, fit, format, io_name, output, partition, raw, resource, tags, variable, Ctx, TfFile};
 use super::policy::{document, Statement};
 use super::storage::cloudfront_read;
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::{Backend, Dr, Encryption};
+
+/// `90s`, `15m`, `6h`, `35d`: the largest unit that divides the duration.
+pub fn duration(secs: u64) -> String {
+    match secs {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
 
 /// Largest number of hours dividing a day, at most `hours` (so a schedule never backs up
 /// less often than declared).
@@ -34,16 +45,21 @@ pub fn backup_schedule(every_s: u64) -> (String, Option<String>) {
             d @ 2..=28 => {
                 (format!("cron(0 0 1/{d} * ? *)"), Some(format!("Every {d} days, counted from the 1st of each month.")))
             }
-            d => ("cron(0 0 1 * ? *)".into(), Some(format!("Monthly on the 1st: cron cannot count {d}-day intervals."))),
+            d => {
+                ("cron(0 0 1 * ? *)".into(), Some(format!("Monthly on the 1st: cron cannot count {d}-day intervals.")))
+            }
         };
     }
     if every_s >= DAY {
-        return ("cron(0 0 * * ? *)".into(), Some(format!("Daily: cron cannot express every {} hours.", every_s / 3600)));
+        return ("cron(0 0 * * ? *)".into(), Some(format!("Daily: cron cannot express every {}.", duration(every_s))));
     }
     let hours = (every_s / 3600).max(1);
     let step = hour_step(hours);
     let note = (step * 3600 != every_s).then(|| {
-        format!("Every {step} h: the declared {every_s} s interval is shortened to one that divides a day (backups run at least as often).")
+        format!(
+            "Every {step}h: the declared interval of {} is shortened to one that divides a day (backups run at least as often).",
+            duration(every_s)
+        )
     });
     (format!("cron(0 0/{step} * * ? *)"), note)
 }
@@ -57,8 +73,11 @@ pub fn file(ctx: &Ctx, d: usize, dr: &Dr) -> Option<TfFile> {
     let mut f = TfFile::new(
         &format!("dr_{}.tf", dr.meta.ident),
         &format!(
-            "{addr}: recovery from {} into {} (RPO {} s, RTO {} s): S3 replication, AWS Backup and Route 53 failover.",
-            dr.primary, dr.secondary, dr.rpo_s, dr.rto_s
+            "{addr}: recovery from {} into {} (RPO {}, RTO {}): S3 replication, AWS Backup and Route 53 failover.",
+            dr.primary,
+            dr.secondary,
+            duration(dr.rpo_s),
+            duration(dr.rto_s)
         ),
         vec![addr.clone()],
     );
@@ -145,9 +164,11 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
                         .attr("status", Expr::str("Enabled"))
                         .block(Block::new("filter", &[]))
                         .block(Block::new("delete_marker_replication", &[]).attr("status", Expr::str("Enabled")))
-                        .block(Block::new("source_selection_criteria", &[]).block(
-                            Block::new("sse_kms_encrypted_objects", &[]).attr("status", Expr::str("Enabled")),
-                        ))
+                        .block(
+                            Block::new("source_selection_criteria", &[]).block(
+                                Block::new("sse_kms_encrypted_objects", &[]).attr("status", Expr::str("Enabled")),
+                            ),
+                        )
                         .block(
                             Block::new("destination", &[])
                                 .attr("bucket", raw(format!("aws_s3_bucket.{replica}.arn")))
@@ -180,7 +201,7 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
         read_objects.push(raw(format!("\"${{aws_s3_bucket.{src}.arn}}/*\"")));
         write_objects.push(raw(format!("\"${{aws_s3_bucket.{replica}.arn}}/*\"")));
         f.outputs.push(output(
-            &format!("{replica}_bucket"),
+            &io_name(&dr.meta, &format!("{}_replica_bucket", st.meta.ident)),
             &format!("Bucket name of the {} replica of {}", dr.secondary, st.meta.full_address()),
             raw(format!("aws_s3_bucket.{replica}.bucket")),
         ));
@@ -198,8 +219,8 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
             )
             .attr("tags", tags(&addr)),
     );
-    let mut read_config = Statement::allow("ReadReplicationConfiguration")
-        .actions(&["s3:GetReplicationConfiguration", "s3:ListBucket"]);
+    let mut read_config =
+        Statement::allow("ReadReplicationConfiguration").actions(&["s3:GetReplicationConfiguration", "s3:ListBucket"]);
     for b in read_buckets {
         read_config = read_config.resource(b);
     }
@@ -211,7 +232,8 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
     for o in read_objects {
         read_versions = read_versions.resource(o);
     }
-    let mut write = Statement::allow("WriteReplicas").actions(&["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]);
+    let mut write =
+        Statement::allow("WriteReplicas").actions(&["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]);
     for o in write_objects {
         write = write.resource(o);
     }
@@ -222,9 +244,14 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
             decrypt = decrypt.resource(ctx.key_arn(&s.region));
         }
         if aws_managed_sources {
-            decrypt = decrypt.resource(format("arn:%s:kms:%s:%s:key/*", vec![partition(), Expr::str(&s.region), account()]));
+            decrypt =
+                decrypt.resource(format("arn:%s:kms:%s:%s:key/*", vec![partition(), Expr::str(&s.region), account()]));
         }
-        statements.push(decrypt.condition("StringLike", "kms:ViaService", Expr::str(format!("s3.{}.amazonaws.com", s.region))));
+        statements.push(decrypt.condition(
+            "StringLike",
+            "kms:ViaService",
+            Expr::str(format!("s3.{}.amazonaws.com", s.region)),
+        ));
     }
     statements.push(
         Statement::allow("EncryptReplicas")
@@ -269,7 +296,7 @@ fn backup(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
         rule = rule.comment(&n);
     }
     rule = rule
-        .attr("rule_name", Expr::str(fit(&format!("{}-every-{}s", dr.meta.name, b.every_s), 50)))
+        .attr("rule_name", Expr::str(fit(&format!("{}-every-{}", dr.meta.name, duration(b.every_s)), 50)))
         .attr("target_vault_name", raw(format!("aws_backup_vault.{id}.name")))
         .attr("schedule", Expr::str(schedule))
         .attr("start_window", Expr::Int(60))
@@ -342,7 +369,11 @@ fn backup(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
                 .attr("resources", Expr::List(arns)),
         );
     }
-    f.outputs.push(output(&format!("{id}_backup_vault"), &format!("AWS Backup vault of {addr}"), raw(format!("aws_backup_vault.{id}.name"))));
+    f.outputs.push(output(
+        &io_name(&dr.meta, "backup_vault"),
+        &format!("AWS Backup vault of {addr}"),
+        raw(format!("aws_backup_vault.{id}.name")),
+    ));
 }
 
 fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
@@ -354,23 +385,30 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     if let Some(svc) = svc {
         f.source(svc.meta.full_address());
     }
-    let zone = format!("{id}_route53_zone_id");
-    let primary = format!("{id}_primary_endpoint");
-    let secondary = format!("{id}_secondary_endpoint");
+    let zone = io_name(&dr.meta, "route53_zone_id");
+    let primary = io_name(&dr.meta, "primary_endpoint");
+    let secondary = io_name(&dr.meta, "secondary_endpoint");
     let what = svc.map_or_else(|| "the service".to_string(), |v| v.meta.full_address());
     let hostname = match svc.and_then(|v| v.hostname.clone()) {
         Some(h) => Expr::str(h),
         None => {
-            let var = format!("{id}_hostname");
+            let var = io_name(&dr.meta, "hostname");
             f.variables.push(variable(
                 &var,
                 "string",
-                &format!("Public DNS name clients use for {what}; Route 53 fails it over from {} to {}.", dr.primary, dr.secondary),
+                &format!(
+                    "Public DNS name clients use for {what}; Route 53 fails it over from {} to {}.",
+                    dr.primary, dr.secondary
+                ),
             ));
             raw(format!("var.{var}"))
         }
     };
-    f.variables.push(variable(&zone, "string", &format!("Route 53 hosted zone that holds the failover records of {addr}.")));
+    f.variables.push(variable(
+        &zone,
+        "string",
+        &format!("Route 53 hosted zone that holds the failover records of {addr}."),
+    ));
     let endpoint = "object({ dns_name = string, zone_id = string })";
     f.variables.push(variable(
         &primary,
@@ -380,7 +418,10 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     f.variables.push(variable(
         &secondary,
         endpoint,
-        &format!("Load balancer of {what} in {} (DNS name and hosted zone id): the SECONDARY alias target.", dr.secondary),
+        &format!(
+            "Load balancer of {what} in {} (DNS name and hosted zone id): the SECONDARY alias target.",
+            dr.secondary
+        ),
     ));
     let threshold = threshold.clamp(1, 10);
     f.blocks.push(
@@ -424,7 +465,7 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
         );
     }
     f.outputs.push(output(
-        &format!("{id}_health_check_id"),
+        &io_name(&dr.meta, "health_check_id"),
         &format!("Route 53 health check of the primary endpoint of {addr}"),
         raw(format!("aws_route53_health_check.{id}.id")),
     ));
@@ -433,6 +474,14 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_use_the_largest_unit() {
+        assert_eq!(duration(900), "15m");
+        assert_eq!(duration(21_600), "6h");
+        assert_eq!(duration(35 * 86_400), "35d");
+        assert_eq!(duration(90), "90s");
+    }
 
     #[test]
     fn schedules_follow_the_interval() {

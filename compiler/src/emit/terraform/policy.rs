@@ -64,7 +64,8 @@ impl Statement {
     }
 
     fn to_expr(&self) -> Expr {
-        let mut kv: Vec<(String, Expr)> = vec![("Sid".into(), Expr::str(&self.sid)), ("Effect".into(), Expr::str(self.effect))];
+        let mut kv: Vec<(String, Expr)> =
+            vec![("Sid".into(), Expr::str(&self.sid)), ("Effect".into(), Expr::str(self.effect))];
         if let Some(p) = &self.principal {
             let p = match p {
                 Principal::Any => Expr::str("*"),
@@ -74,7 +75,9 @@ impl Statement {
             kv.push(("Principal".into(), p));
         }
         kv.push(("Action".into(), one_or_list(self.actions.iter().map(Expr::str).collect())));
-        kv.push(("Resource".into(), one_or_list(self.resources.clone())));
+        if !self.resources.is_empty() {
+            kv.push(("Resource".into(), one_or_list(self.resources.clone())));
+        }
         if !self.conditions.is_empty() {
             let mut ops: Vec<(String, Vec<(String, Expr)>)> = Vec::new();
             for (op, key, value) in &self.conditions {

@@ -7,7 +7,7 @@
 //! the `nvidia.com/gpu` NO_SCHEDULE taint, the `aistack.dev/pool` label (and the MIG or
 //! device-plugin sharing label), subnets of the pool's zones and node auto repair.
 
-use super::ctx::{output, raw, resource, tags, variable, Ctx, TfFile};
+use super::ctx::{io_name, output, raw, resource, tags, variable, Ctx, TfFile};
 use super::storage::{subnets_variable, SUBNETS_VAR};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::{Pool, Sharing};
@@ -32,7 +32,10 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
         raw(format!("values(var.{SUBNETS_VAR})"))
     } else {
         Expr::List(
-            p.zones.iter().map(|z| Expr::call("lookup", vec![raw(format!("var.{SUBNETS_VAR}")), Expr::str(z)])).collect(),
+            p.zones
+                .iter()
+                .map(|z| Expr::call("lookup", vec![raw(format!("var.{SUBNETS_VAR}")), Expr::str(z)]))
+                .collect(),
         )
     };
     let mut labels = vec![("aistack.dev/pool".to_string(), Expr::str(&p.meta.name))];
@@ -88,7 +91,7 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
         ),
     ));
     f.outputs.push(output(
-        &format!("{id}_node_group_arn"),
+        &io_name(&p.meta, "node_group_arn"),
         &format!("EKS node group of {addr}"),
         raw(format!("aws_eks_node_group.{id}.arn")),
     ));

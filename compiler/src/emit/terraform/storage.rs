@@ -11,7 +11,7 @@
 //! standard-log bucket.
 
 use super::bucket::{self, Bucket, Lifecycle, Name, Skips, Sse};
-use super::ctx::{account, fit, format, output, raw, resource, skip, tags, variable, Ctx, TfFile};
+use super::ctx::{account, fit, format, io_name, output, raw, resource, skip, tags, variable, Ctx, TfFile};
 use super::policy::{document, Principal, Statement};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::{Backend, Encryption, Storage, Tier};
@@ -42,7 +42,7 @@ fn security_groups_variable() -> Block {
 pub fn file(ctx: &Ctx, i: usize, st: &Storage) -> Option<TfFile> {
     match st.backend {
         Backend::S3 => Some(s3(ctx, i, st)),
-        Backend::FsxLustre => Some(fsx(ctx, i, st)),
+        Backend::FsxLustre => Some(fsx(ctx, st)),
         Backend::Efs => Some(efs(ctx, i, st)),
         Backend::Nvme => None,
     }
@@ -60,14 +60,19 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     let dr = ctx.replicated.get(&i).and_then(|d| s.drs.get(*d));
     let backup = ctx.backed_up.get(&i).and_then(|d| s.drs.get(*d));
     let versioned = st.versioned || dr.is_some() || backup.is_some();
+    for d in dr.iter().chain(backup.iter()) {
+        f.source(d.meta.full_address());
+    }
     let versioning_note = match (st.versioned, dr, backup) {
         (true, _, _) => None,
-        (false, Some(d), _) => {
-            Some(format!("Versioning is on although {addr} declares versioned = false: S3 replication for {} needs it.", d.meta.full_address()))
-        }
-        (false, None, Some(d)) => {
-            Some(format!("Versioning is on although {addr} declares versioned = false: AWS Backup for {} needs it.", d.meta.full_address()))
-        }
+        (false, Some(d), _) => Some(format!(
+            "Versioning is on although {addr} declares versioned = false: S3 replication for {} needs it.",
+            d.meta.full_address()
+        )),
+        (false, None, Some(d)) => Some(format!(
+            "Versioning is on although {addr} declares versioned = false: AWS Backup for {} needs it.",
+            d.meta.full_address()
+        )),
         _ => None,
     };
     let mut skips = Skips::default();
@@ -80,10 +85,7 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     }
     let sse = match st.encryption {
         Encryption::Kms => Sse::Key(ctx.key_arn(&s.region)),
-        Encryption::AwsManaged => {
-            skips.bucket.push(("CKV_AWS_145", format!("{addr} declares encryption = aws_managed (the aws/s3 key)")));
-            Sse::AwsManaged
-        }
+        Encryption::AwsManaged => Sse::AwsManaged,
         Encryption::Off => {
             skips.bucket.push(("CKV_AWS_145", format!("{addr} declares encryption = off; S3 still applies SSE-S3")));
             Sse::S3Managed
@@ -145,6 +147,7 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     let public = st.public && cdns.is_empty();
     if public {
         let why = format!("{addr} declares public = true and no cdn fronts it");
+        skips.bucket.push(("CKV2_AWS_6", why.clone()));
         skips.public_access.push(("CKV_AWS_54", why.clone()));
         skips.public_access.push(("CKV_AWS_56", why.clone()));
         skips.policy.push(("CKV_AWS_70", why));
@@ -182,8 +185,16 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     };
     f.blocks = b.blocks();
     let what = st.bucket.clone().map_or_else(|| addr.clone(), |n| format!("{addr} ({n})"));
-    f.outputs.push(output(&format!("{id}_bucket"), &format!("Bucket name of {what}"), raw(format!("aws_s3_bucket.{id}.bucket"))));
-    f.outputs.push(output(&format!("{id}_bucket_arn"), &format!("Bucket ARN of {addr}"), raw(format!("aws_s3_bucket.{id}.arn"))));
+    f.outputs.push(output(
+        &io_name(&st.meta, "bucket"),
+        &format!("Bucket name of {what}"),
+        raw(format!("aws_s3_bucket.{id}.bucket")),
+    ));
+    f.outputs.push(output(
+        &io_name(&st.meta, "bucket_arn"),
+        &format!("Bucket ARN of {addr}"),
+        raw(format!("aws_s3_bucket.{id}.arn")),
+    ));
     f
 }
 
@@ -217,7 +228,7 @@ fn lustre_throughput(tier: Tier) -> i64 {
     }
 }
 
-fn fsx(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
+fn fsx(ctx: &Ctx, st: &Storage) -> TfFile {
     let s = ctx.s;
     let addr = st.meta.full_address();
     let id = &st.meta.ident;
@@ -270,12 +281,12 @@ fn fsx(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     f.variables.push(subnets_variable());
     f.variables.push(security_groups_variable());
     f.outputs.push(output(
-        &format!("{id}_dns_name"),
+        &io_name(&st.meta, "dns_name"),
         &format!("DNS name of the {addr} file system"),
         raw(format!("aws_fsx_lustre_file_system.{id}.dns_name")),
     ));
     f.outputs.push(output(
-        &format!("{id}_mount_name"),
+        &io_name(&st.meta, "mount_name"),
         &format!("Lustre mount name of {addr}"),
         raw(format!("aws_fsx_lustre_file_system.{id}.mount_name")),
     ));
@@ -314,7 +325,10 @@ fn efs(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     match st.encryption {
         Encryption::Kms => {}
         Encryption::AwsManaged => {
-            b = b.comment(&skip("CKV_AWS_184", &format!("{addr} declares encryption = aws_managed (the aws/elasticfilesystem key)")))
+            b = b.comment(&skip(
+                "CKV_AWS_184",
+                &format!("{addr} declares encryption = aws_managed (the aws/elasticfilesystem key)"),
+            ))
         }
         Encryption::Off => {
             b = b
@@ -346,7 +360,8 @@ fn efs(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     }
     if ia.is_some() || archive.is_some() {
         b = b.block(
-            Block::new("lifecycle_policy", &[]).attr("transition_to_primary_storage_class", Expr::str("AFTER_1_ACCESS")),
+            Block::new("lifecycle_policy", &[])
+                .attr("transition_to_primary_storage_class", Expr::str("AFTER_1_ACCESS")),
         );
     }
     f.blocks.push(b.attr("tags", tags(&addr)));
@@ -380,7 +395,7 @@ fn efs(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     f.variables.push(subnets_variable());
     f.variables.push(security_groups_variable());
     f.outputs.push(output(
-        &format!("{id}_file_system_id"),
+        &io_name(&st.meta, "file_system_id"),
         &format!("EFS file system id of {addr}"),
         raw(format!("aws_efs_file_system.{id}.id")),
     ));
@@ -414,7 +429,8 @@ pub fn logging_file(ctx: &Ctx) -> TfFile {
             "CKV_AWS_145",
             "S3 server access logging delivers only to buckets with SSE-S3 default encryption, not SSE-KMS".into(),
         ));
-        let suffix = if region == s.region { String::new() } else { format!("-{}", crate::ir::lower::dns_name(&region)) };
+        let suffix =
+            if region == s.region { String::new() } else { format!("-{}", crate::ir::lower::dns_name(&region)) };
         let b = Bucket {
             tf: tf.clone(),
             name: Name::Prefix(format!("{}-", fit(&format!("{}-access-logs{suffix}", ctx.label), 36))),
@@ -425,11 +441,7 @@ pub fn logging_file(ctx: &Ctx) -> TfFile {
             sse: Sse::S3Managed,
             acls: false,
             log_to: None,
-            lifecycle: Lifecycle {
-                expire_days: Some(keep),
-                noncurrent_expire_days: Some(30),
-                ..Lifecycle::default()
-            },
+            lifecycle: Lifecycle { expire_days: Some(keep), noncurrent_expire_days: Some(30), ..Lifecycle::default() },
             statements: vec![Statement::allow("AllowS3ServerAccessLogs")
                 .service("logging.s3.amazonaws.com")
                 .actions(&["s3:PutObject"])
@@ -442,7 +454,10 @@ pub fn logging_file(ctx: &Ctx) -> TfFile {
         let (name, what) = if region == s.region {
             ("access_log_bucket".to_string(), "Bucket that receives S3 server access logs".to_string())
         } else {
-            (format!("access_log_bucket_{}", crate::ir::lower::tf_ident(&region)), format!("Bucket that receives S3 server access logs in {region}"))
+            (
+                format!("access_log_bucket_{}", crate::ir::lower::tf_ident(&region)),
+                format!("Bucket that receives S3 server access logs in {region}"),
+            )
         };
         f.outputs.push(output(&name, &what, raw(format!("aws_s3_bucket.{tf}.bucket"))));
     }
@@ -473,7 +488,11 @@ pub fn logging_file(ctx: &Ctx) -> TfFile {
             skips,
         };
         f.blocks.extend(b.blocks());
-        f.outputs.push(output("cdn_log_bucket", "Bucket that receives CloudFront standard logs", raw(format!("aws_s3_bucket.{tf}.bucket"))));
+        f.outputs.push(output(
+            "cdn_log_bucket",
+            "Bucket that receives CloudFront standard logs",
+            raw(format!("aws_s3_bucket.{tf}.bucket")),
+        ));
     }
     f
 }

@@ -8,7 +8,7 @@
 //! KMS-encrypted CloudWatch log group with the Authorization header redacted, and an
 //! association with the service's load balancer once its ARN is supplied.
 
-use super::ctx::{fit, output, raw, resource, tags, variable, Ctx, TfFile};
+use super::ctx::{fit, io_name, output, raw, resource, tags, variable, Ctx, TfFile};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::Service;
 
@@ -48,8 +48,9 @@ pub struct Acl {
     /// (limit per window, window seconds, comment).
     pub rate: Option<(i64, u64, String)>,
     /// Add AWSManagedRulesCommonRuleSet (not in front of LLM APIs: its 8 KB body limit
-    /// blocks long prompts).
-    pub common_rules: bool,
+    /// blocks long prompts) and AWSManagedRulesAnonymousIpList (Tor, anonymising proxies;
+    /// hosting-provider addresses are only counted, since clients on EC2 download from CDNs).
+    pub edge_rules: bool,
     /// KMS key of the log group's region.
     pub key: Expr,
 }
@@ -61,14 +62,23 @@ fn visibility(metric: &str) -> Block {
         .attr("sampled_requests_enabled", Expr::Bool(true))
 }
 
-fn managed(name: &str, priority: i64, acl: &str) -> Block {
+/// A managed rule group; rules named in `count_only` only count matches.
+fn managed(name: &str, priority: i64, acl: &str, count_only: &[&str]) -> Block {
+    let mut statement = Block::new("managed_rule_group_statement", &[])
+        .attr("name", Expr::str(name))
+        .attr("vendor_name", Expr::str("AWS"));
+    for rule in count_only {
+        statement = statement.block(
+            Block::new("rule_action_override", &[])
+                .attr("name", Expr::str(*rule))
+                .block(Block::new("action_to_use", &[]).block(Block::new("count", &[]))),
+        );
+    }
     Block::new("rule", &[])
         .attr("name", Expr::str(name))
         .attr("priority", Expr::Int(priority))
         .block(Block::new("override_action", &[]).block(Block::new("none", &[])))
-        .block(Block::new("statement", &[]).block(
-            Block::new("managed_rule_group_statement", &[]).attr("name", Expr::str(name)).attr("vendor_name", Expr::str("AWS")),
-        ))
+        .block(Block::new("statement", &[]).block(statement))
         .block(visibility(&format!("{acl}-{name}")))
 }
 
@@ -86,26 +96,32 @@ impl Acl {
                     .comment(note)
                     .attr("name", Expr::str("rate-limit-per-client"))
                     .attr("priority", Expr::Int(priority))
-                    .block(Block::new("action", &[]).block(
-                        Block::new("block", &[])
-                            .block(Block::new("custom_response", &[]).attr("response_code", Expr::Int(429))),
-                    ))
-                    .block(Block::new("statement", &[]).block(
-                        Block::new("rate_based_statement", &[])
-                            .attr("limit", Expr::Int(*limit))
-                            .attr("aggregate_key_type", Expr::str("IP"))
-                            .attr("evaluation_window_sec", Expr::Int(*window as i64)),
-                    ))
+                    .block(
+                        Block::new("action", &[]).block(
+                            Block::new("block", &[])
+                                .block(Block::new("custom_response", &[]).attr("response_code", Expr::Int(429))),
+                        ),
+                    )
+                    .block(
+                        Block::new("statement", &[]).block(
+                            Block::new("rate_based_statement", &[])
+                                .attr("limit", Expr::Int(*limit))
+                                .attr("aggregate_key_type", Expr::str("IP"))
+                                .attr("evaluation_window_sec", Expr::Int(*window as i64)),
+                        ),
+                    )
                     .block(visibility(&format!("{}-rate-limit", self.name))),
             );
             priority += 1;
         }
-        let mut groups = vec!["AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"];
-        if self.common_rules {
-            groups.push("AWSManagedRulesCommonRuleSet");
+        let mut groups: Vec<(&str, &[&str])> =
+            vec![("AWSManagedRulesKnownBadInputsRuleSet", &[]), ("AWSManagedRulesAmazonIpReputationList", &[])];
+        if self.edge_rules {
+            groups.push(("AWSManagedRulesAnonymousIpList", &["HostingProviderIPList"]));
+            groups.push(("AWSManagedRulesCommonRuleSet", &[]));
         }
-        for g in groups {
-            acl = acl.block(managed(g, priority, &self.name));
+        for (g, count_only) in groups {
+            acl = acl.block(managed(g, priority, &self.name, count_only));
             priority += 1;
         }
         acl = acl.block(visibility(&self.name)).attr("tags", tags(&self.declaration));
@@ -134,15 +150,18 @@ pub fn file(ctx: &Ctx, svc: &Service) -> Option<TfFile> {
     let id = &svc.meta.ident;
     let limit = rate_limit(per_second, WINDOW_S);
     let rate = format!("{per_second}");
+    let var = io_name(&svc.meta, "load_balancer_arn");
     let mut f = TfFile::new(
         &format!("waf_{id}.tf"),
         &format!(
-            "{addr}: WAF web ACL (REGIONAL) for its public endpoint: each client IP may send {rate} requests/s\n({limit} per {WINDOW_S} s window), plus AWS managed rules. Attach it to the service's load balancer\n(set var.{id}_load_balancer_arn, or annotate the ingress with the ACL ARN output)."
+            "{addr}: WAF web ACL (REGIONAL) for its public endpoint: each client IP may send {rate} requests/s\n({limit} per {WINDOW_S} s window), plus AWS managed rules. Attach it to the service's load balancer\n(set var.{var}, or annotate the ingress with the ACL ARN output)."
         ),
         vec![addr.clone()],
     );
     let note = if limit as f64 > (per_second * WINDOW_S as f64).ceil() {
-        format!("{rate} requests/s per client is below WAF's minimum of {MIN_LIMIT} per window: the limit is {MIN_LIMIT}.")
+        format!(
+            "{rate} requests/s per client is below WAF's minimum of {MIN_LIMIT} per window: the limit is {MIN_LIMIT}."
+        )
     } else {
         format!("{rate} requests/s per client over a {WINDOW_S} s window.")
     };
@@ -154,11 +173,10 @@ pub fn file(ctx: &Ctx, svc: &Service) -> Option<TfFile> {
         provider: None,
         declaration: addr.clone(),
         rate: Some((limit, WINDOW_S, note)),
-        common_rules: false,
+        edge_rules: false,
         key: ctx.key_arn(&s.region),
     };
     f.blocks = acl.blocks();
-    let var = format!("{id}_load_balancer_arn");
     f.blocks.push(
         resource("aws_wafv2_web_acl_association", id, &None)
             .attr("count", raw(format!("var.{var} == null ? 0 : 1")))
@@ -175,7 +193,11 @@ pub fn file(ctx: &Ctx, svc: &Service) -> Option<TfFile> {
         )
         .attr("default", raw("null")),
     );
-    f.outputs.push(output(&format!("{id}_web_acl_arn"), &format!("WAF web ACL of {addr}"), raw(format!("aws_wafv2_web_acl.{id}.arn"))));
+    f.outputs.push(output(
+        &io_name(&svc.meta, "web_acl_arn"),
+        &format!("WAF web ACL of {addr}"),
+        raw(format!("aws_wafv2_web_acl.{id}.arn")),
+    ));
     Some(f)
 }
 
