@@ -128,7 +128,7 @@ fn run() -> ExitCode {
     }
 }
 
-fn build(file: &PathBuf, out: &PathBuf, params: &[String], format: Format) -> ExitCode {
+fn build(file: &std::path::Path, out: &std::path::Path, params: &[String], format: Format) -> ExitCode {
     let params = match parse_params(params) {
         Ok(p) => p,
         Err(e) => {

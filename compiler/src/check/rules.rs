@@ -167,6 +167,32 @@ impl Checker<'_> {
         self.dr_rules();
         self.budget_rules(&cat);
         self.policy_rules();
+        self.cdn_rules();
+    }
+
+    /// A CDN serves an S3 origin through origin access control, which can read SSE-KMS
+    /// objects under the stack's key but not the S3-managed `aws/s3` key.
+    fn cdn_rules(&mut self) {
+        for (id, cdn) in self.active_of("cdn") {
+            let Some(origin) = ref_of(field(&cdn, "origin")) else { continue };
+            let Some(st) = self.record(origin, Span::default()) else { continue };
+            let at = span(&cdn, "origin", self.decl_span(id));
+            let backend = variant(self, field(&st, "backend")).map(|v| v.0).unwrap_or_default();
+            if backend != "s3" {
+                let msg =
+                    format!("the cdn origin `{}` is {backend} storage; a cdn serves an S3 bucket", self.addr(origin));
+                self.error(Diagnostic::error(codes::POLICY_RULE, at, msg));
+            } else if variant(self, field(&st, "encryption")).is_some_and(|v| v.0 == "aws_managed") {
+                let msg = format!(
+                    "CloudFront cannot decrypt `{}`: it is encrypted with the S3-managed key",
+                    self.addr(origin)
+                );
+                self.error(
+                    Diagnostic::error(codes::POLICY_RULE, at, msg)
+                        .with_help(format!("set `encryption = kms` on `{}`", self.addr(origin))),
+                );
+            }
+        }
     }
 
     fn pool_rules(&mut self, cat: &Catalog) {
@@ -515,6 +541,7 @@ impl Checker<'_> {
     }
 
     fn dr_rules(&mut self) {
+        let mut replicated_by: HashMap<DeclId, DeclId> = HashMap::new();
         for (id, dr) in self.active_of("dr") {
             let name_span = self.decl_span(id);
             if let (Some(Value::Str(p)), Some(Value::Str(s))) = (field(&dr, "primary"), field(&dr, "secondary")) {
@@ -547,6 +574,21 @@ impl Checker<'_> {
                         Diagnostic::error(codes::RPO_UNMET, span(&dr, "replicate", name_span), msg)
                             .with_help("protect file systems and caches with `backup`"),
                     );
+                }
+            }
+            for t in &replicated {
+                match replicated_by.get(t) {
+                    Some(first) if *first != id => {
+                        let msg = format!(
+                            "`{}` is already replicated by dr `{}`; a bucket has one replication configuration",
+                            self.addr(*t),
+                            self.addr(*first)
+                        );
+                        self.error(Diagnostic::error(codes::RPO_UNMET, span(&dr, "replicate", name_span), msg));
+                    }
+                    _ => {
+                        replicated_by.insert(*t, id);
+                    }
                 }
             }
             if !replicated.is_empty() && rpo < REPLICATION_BOUND_MS {
@@ -751,6 +793,25 @@ impl Checker<'_> {
         let on = |r: &str| rules.get(r).copied().unwrap_or(true);
         let required = variant(self, field(&policy, "encryption_at_rest")).is_some_and(|v| v.0 == "required");
         let storages = self.active_of("storage");
+        // CloudTrail delivers only to S3; CloudFront can read only SSE-KMS objects it may decrypt.
+        if let Some(audit) = field(&policy, "audit").and_then(Value::as_record) {
+            if let Some(store) = ref_of(audit.get("store")) {
+                let backend =
+                    self.record(store, Span::default()).and_then(|r| variant(self, field(&r, "backend")).map(|v| v.0));
+                if backend.as_deref().is_some_and(|b| b != "s3") {
+                    let at = span(audit, "store", self.decl_span(pid));
+                    let msg = format!(
+                        "the audit store `{}` is {} storage; CloudTrail writes only to S3",
+                        self.addr(store),
+                        backend.unwrap_or_default()
+                    );
+                    self.error(
+                        Diagnostic::error(codes::POLICY_RULE, at, msg)
+                            .with_help("name an S3 storage as the audit store"),
+                    );
+                }
+            }
+        }
         let cdn_origins: Vec<DeclId> =
             self.active_of("cdn").iter().filter_map(|(_, c)| ref_of(field(c, "origin"))).collect();
         for (sid, st) in &storages {

@@ -249,6 +249,28 @@ impl<'a> Lexer<'a> {
                 self.push(Token::Quantity(value, unit), start);
                 return;
             }
+            // Common spellings of time units from other tools: report them as units, not as
+            // a division by an unknown name.
+            let word = &self.text[self.pos + 1..end];
+            let suggestion = match word {
+                "sec" | "secs" | "second" | "seconds" => Some("s"),
+                "min" | "mins" | "minute" | "minutes" => Some("m"),
+                "hr" | "hrs" | "hour" | "hours" => Some("h"),
+                "day" | "days" => Some("d"),
+                "week" | "weeks" => Some("w"),
+                "mo" | "mon" | "months" => Some("month"),
+                _ => None,
+            };
+            if let Some(unit) = suggestion {
+                let span = self.span(self.pos + 1, end);
+                self.diags.push(
+                    Diagnostic::error(codes::UNKNOWN_UNIT, span, format!("unknown time unit `{word}`"))
+                        .with_help(format!("write `/{unit}`; time units are ms s m h d w, and month for rates")),
+                );
+                self.pos = end;
+                self.push(Token::Error, start);
+                return;
+            }
         }
         if money {
             self.push(Token::Quantity(value, Unit::Dollars), start);

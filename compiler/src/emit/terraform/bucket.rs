@@ -301,9 +301,28 @@ pub fn transitions(steps: &[(u64, Tier)]) -> (Vec<(u64, &'static str)>, Vec<Stri
     (out, notes)
 }
 
+/// When audit logs expire: after `retain_days`, but never before the last transition (S3
+/// rejects an expiration that comes first), with a note when that moved the day.
+pub fn audit_expiry(retain_days: u64, transitions: &[(u64, &'static str)]) -> (u64, Option<String>) {
+    let last = transitions.last().map_or(0, |t| t.0);
+    let days = retain_days.max(last + 1);
+    let note = (days != retain_days).then(|| {
+        format!("Audit logs expire after {days} days rather than {retain_days}: S3 expires objects only after their last transition.")
+    });
+    (days, note)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_logs_expire_after_their_last_transition() {
+        assert_eq!(audit_expiry(400, &[(90, DEEP_ARCHIVE)]), (400, None));
+        let (days, note) = audit_expiry(30, &[(60, DEEP_ARCHIVE)]);
+        assert_eq!(days, 61);
+        assert!(note.is_some());
+    }
 
     #[test]
     fn tiers_map_to_storage_classes() {

@@ -13,7 +13,7 @@
 use super::ctx::{io_name, output, raw, resource, skip, tags, variable, Ctx, TfFile, CLOUDFRONT_REGION};
 use super::waf::Acl;
 use crate::emit::hcl::{Block, Expr};
-use crate::ir::{Backend, Cdn};
+use crate::ir::{Backend, Cdn, Encryption};
 
 pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
     let s = ctx.s;
@@ -130,6 +130,11 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         dist = dist.comment(&skip(
             "CKV_AWS_310",
             &format!("{origin_addr} has no replica to fail over to (it is in no dr replicate list)"),
+        ));
+    }
+    if origin.encryption == Encryption::AwsManaged {
+        dist = dist.comment(&format!(
+            "{origin_addr} uses the AWS-managed aws/s3 key, whose policy cannot let CloudFront decrypt: set encryption = kms on it."
         ));
     }
     dist = dist

@@ -112,7 +112,7 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
         aws_managed_sources |= st.encryption == Encryption::AwsManaged;
         let (transitions, notes) = bucket::transitions(&st.lifecycle);
         let audit = ctx.audit.as_ref().filter(|a| a.store == i);
-        let expire_days = audit.map(|a| a.retain_days.max(transitions.last().map_or(0, |t| t.0) + 1));
+        let expire_days = audit.map(|a| bucket::audit_expiry(a.retain_days, &transitions).0);
         let mut statements = Vec::new();
         let distributions: Vec<Expr> = ctx
             .cdn_origins

@@ -4,8 +4,9 @@
 //! Takes: a gpu_pool (instance type from the catalog, node range, capacity, zones, sharing).
 //! Gives: `aws_eks_node_group` on the NVIDIA AL2023 AMI with the instance type, ON_DEMAND or
 //! SPOT capacity, scaling from `nodes` (desired size left to the autoscaler after creation),
-//! the `nvidia.com/gpu` NO_SCHEDULE taint, the `aistack.dev/pool` label (and the MIG or
-//! device-plugin sharing label), subnets of the pool's zones and node auto repair.
+//! the `nvidia.com/gpu` and `aistack.dev/pool=<pool>` NO_SCHEDULE taints and the
+//! `aistack.dev/pool` label (as Karpenter nodes get them; pods tolerate both), the MIG or
+//! device-plugin sharing label, subnets of the pool's zones and node auto repair.
 
 use super::ctx::{io_name, output, raw, resource, tags, variable, Ctx, TfFile};
 use super::storage::{subnets_variable, SUBNETS_VAR};
@@ -72,6 +73,12 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
             Block::new("taint", &[])
                 .attr("key", Expr::str("nvidia.com/gpu"))
                 .attr("value", Expr::str("true"))
+                .attr("effect", Expr::str("NO_SCHEDULE")),
+        )
+        .block(
+            Block::new("taint", &[])
+                .attr("key", Expr::str("aistack.dev/pool"))
+                .attr("value", Expr::str(&p.meta.name))
                 .attr("effect", Expr::str("NO_SCHEDULE")),
         )
         .block(Block::new("node_repair_config", &[]).attr("enabled", Expr::Bool(true)))

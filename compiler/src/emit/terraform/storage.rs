@@ -92,21 +92,7 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
         }
     };
 
-    let bucket_tf = Bucket {
-        tf: id.clone(),
-        name: Name::Fixed(String::new()),
-        provider: None,
-        declaration: addr.clone(),
-        versioned,
-        versioning_note: None,
-        sse: Sse::S3Managed,
-        acls: false,
-        log_to: None,
-        lifecycle: Lifecycle::default(),
-        statements: Vec::new(),
-        public: false,
-        skips: Skips::default(),
-    };
+    let arn = raw(format!("aws_s3_bucket.{id}.arn"));
     let objects = raw(format!("\"${{aws_s3_bucket.{id}.arn}}/*\""));
     let mut statements = Vec::new();
     let cdns = ctx.cdn_origins.get(&i).cloned().unwrap_or_default();
@@ -131,14 +117,14 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
             Statement::allow("AllowCloudTrailAclCheck")
                 .service("cloudtrail.amazonaws.com")
                 .actions(&["s3:GetBucketAcl"])
-                .resource(bucket_tf.arn())
+                .resource(arn.clone())
                 .condition("StringEquals", "aws:SourceArn", trail.clone()),
         );
         statements.push(
             Statement::allow("AllowCloudTrailWrite")
                 .service("cloudtrail.amazonaws.com")
                 .actions(&["s3:PutObject"])
-                .resource(format("%s/AWSLogs/%s/*", vec![bucket_tf.arn(), account()]))
+                .resource(format("%s/AWSLogs/%s/*", vec![arn, account()]))
                 .condition("StringEquals", "s3:x-amz-acl", Expr::str("bucket-owner-full-control"))
                 .condition("StringEquals", "aws:SourceArn", trail),
         );
@@ -157,31 +143,28 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     }
 
     let (transitions, mut notes) = bucket::transitions(&st.lifecycle);
-    let mut expire_days = None;
-    if let Some(a) = audit {
-        let last = transitions.last().map_or(0, |t| t.0);
-        let days = a.retain_days.max(last + 1);
-        if days != a.retain_days {
-            notes.push(format!(
-                "Audit logs expire after {days} days rather than {}: S3 expires objects only after their last transition.",
-                a.retain_days
-            ));
-        }
-        expire_days = Some(days);
-    }
+    let expire_days = audit.map(|a| {
+        let (days, note) = bucket::audit_expiry(a.retain_days, &transitions);
+        notes.extend(note);
+        days
+    });
     let b = Bucket {
+        tf: id.clone(),
         name: match &st.bucket {
             Some(n) => Name::Fixed(n.clone()),
             None => Name::Prefix(format!("{}-", fit(&format!("{}-{}", ctx.label, st.meta.name), 36))),
         },
+        provider: None,
+        declaration: addr.clone(),
+        versioned,
         versioning_note,
         sse,
+        acls: false,
         log_to: Some((ctx.access_logs.clone(), format!("s3/{}/", st.meta.name))),
         lifecycle: Lifecycle { transitions, noncurrent: true, expire_days, noncurrent_expire_days: None, notes },
         statements,
         public,
         skips,
-        ..bucket_tf
     };
     f.blocks = b.blocks();
     let what = st.bucket.clone().map_or_else(|| addr.clone(), |n| format!("{addr} ({n})"));
