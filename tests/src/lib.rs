@@ -351,3 +351,21 @@ pub fn yaml_docs(text: &str) -> Vec<serde_json::Value> {
     }
     YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}")).iter().map(conv).collect()
 }
+
+/// Every `.ai-stack` file under the given folders (recursively), sorted.
+pub fn ai_stack_files(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = dirs;
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "ai-stack") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}

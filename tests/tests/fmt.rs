@@ -3,7 +3,7 @@
 use aistack::source::FileId;
 use aistack::syntax::lexer::lex;
 use aistack::syntax::token::Token;
-use aistack_tests::{shared_dir, workspace};
+use aistack_tests::{ai_stack_files, shared_dir, workspace};
 use std::path::PathBuf;
 
 fn stream(text: &str) -> (Vec<Token>, Vec<String>) {
@@ -13,23 +13,11 @@ fn stream(text: &str) -> (Vec<Token>, Vec<String>) {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let mut files = Vec::new();
     let mut dirs = vec![workspace().join("examples"), workspace().join("stdlib")];
     if let Some(s) = shared_dir() {
         dirs.push(s.join("design/examples"));
     }
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "ai-stack") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    files
+    ai_stack_files(dirs)
 }
 
 #[test]

@@ -178,9 +178,8 @@ proptest! {
             .filter(|a| a.path.ends_with(".tf"))
             .flat_map(|a| String::from_utf8_lossy(&a.bytes).lines().map(str::to_string).collect::<Vec<_>>())
             .find_map(|l| l.trim_start().strip_prefix("team").map(|r| r.trim_start().trim_start_matches('=').trim().to_string()));
-        if let Some(q) = tf_team {
-            prop_assert_eq!(hcl_unquote(&q), Some(text.clone()), "the tag reaches Terraform unchanged");
-        }
+        let q = tf_team.expect("the stack's tags reach Terraform");
+        prop_assert_eq!(hcl_unquote(&q), Some(text.clone()), "the tag reaches Terraform unchanged");
     }
 }
 

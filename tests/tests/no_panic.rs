@@ -5,7 +5,7 @@
 
 use aistack::check;
 use aistack::world::MemoryWorld;
-use aistack_tests::{shared_dir, workspace};
+use aistack_tests::{ai_stack_files, shared_dir, workspace};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -42,23 +42,11 @@ fn run_bounded(src: String) -> Result<(), String> {
 }
 
 fn seeds() -> Vec<String> {
-    let mut files: Vec<PathBuf> = Vec::new();
     let mut dirs = vec![workspace().join("examples"), workspace().join("tests/suite")];
     if let Some(s) = shared_dir() {
         dirs.push(s.join("design/examples"));
     }
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "ai-stack") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
+    ai_stack_files(dirs).iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
 }
 
 const PIECES: &[&str] = &[

@@ -91,17 +91,21 @@ fn namespace(stack: &Stack) -> Obj {
     Obj::new("Namespace", &stack.namespace, &ns, vec![meta.full_address()])
 }
 
-/// Default deny for every pod of the namespace, with DNS the only egress.
-fn default_deny(stack: &Stack) -> Obj {
-    let meta = stack_meta(stack);
-    let dns = NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            namespace_selector: Some(LabelSelector {
-                match_labels: Some([("kubernetes.io/metadata.name".to_string(), "kube-system".to_string())].into()),
-                ..Default::default()
-            }),
+/// Pods selected by `namespace`'s name label.
+pub fn namespace_peer(namespace: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some([("kubernetes.io/metadata.name".to_string(), namespace.to_string())].into()),
             ..Default::default()
-        }]),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Egress to the cluster DNS (kube-system, port 53 over UDP and TCP).
+pub fn dns_egress() -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(vec![namespace_peer("kube-system")]),
         ports: Some(
             ["UDP", "TCP"]
                 .iter()
@@ -112,7 +116,13 @@ fn default_deny(stack: &Stack) -> Obj {
                 })
                 .collect(),
         ),
-    };
+    }
+}
+
+/// Default deny for every pod of the namespace, with DNS the only egress.
+fn default_deny(stack: &Stack) -> Obj {
+    let meta = stack_meta(stack);
+    let dns = dns_egress();
     let np = NetworkPolicy {
         metadata: object_meta(stack, &meta, "default-deny"),
         spec: Some(NetworkPolicySpec {

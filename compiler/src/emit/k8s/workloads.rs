@@ -18,8 +18,8 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::core::v1::*;
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
-    IngressTLS, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec, ServiceBackendPort,
+    IngressTLS, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
+    ServiceBackendPort,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -437,13 +437,7 @@ fn pdb(stack: &Stack, svc: &Service, name: &str) -> Obj {
 /// the monitoring namespace), egress to DNS and HTTPS (object storage, model hubs, STS).
 fn network_policy(stack: &Stack, svc: &Service, select: &str) -> Obj {
     let name = format!("{select}-allow");
-    let ns = |n: &str| NetworkPolicyPeer {
-        namespace_selector: Some(LabelSelector {
-            match_labels: Some([("kubernetes.io/metadata.name".to_string(), n.to_string())].into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let ns = super::namespace_peer;
     let mut ports = vec![NetworkPolicyPort {
         port: Some(IntOrString::String("http".into())),
         protocol: Some("TCP".into()),
@@ -464,19 +458,7 @@ fn network_policy(stack: &Stack, svc: &Service, select: &str) -> Obj {
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule { from, ports: Some(ports) }]),
             egress: Some(vec![
-                NetworkPolicyEgressRule {
-                    to: Some(vec![ns("kube-system")]),
-                    ports: Some(
-                        ["UDP", "TCP"]
-                            .iter()
-                            .map(|p| NetworkPolicyPort {
-                                port: Some(IntOrString::Int(53)),
-                                protocol: Some(p.to_string()),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
-                },
+                super::dns_egress(),
                 NetworkPolicyEgressRule {
                     to: None,
                     ports: Some(vec![NetworkPolicyPort {
