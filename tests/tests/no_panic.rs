@@ -7,7 +7,7 @@ use aistack::check;
 use aistack::world::MemoryWorld;
 use aistack_tests::{ai_stack_files, shared_dir, workspace};
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
