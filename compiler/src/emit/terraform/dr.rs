@@ -13,7 +13,7 @@
 use super::bucket::{self, Bucket, Lifecycle, Name, Skips, Sse};
 use super::ctx::{account, fit, format, io_name, output, partition, raw, resource, tags, variable, Ctx, TfFile};
 use super::policy::{document, Statement};
-use super::storage::cloudfront_read;
+use super::storage::{cdn_distributions, cloudfront_read};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::{Backend, Dr, Encryption};
 
@@ -114,17 +114,7 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
         let audit = ctx.audit.as_ref().filter(|a| a.store == i);
         let expire_days = audit.map(|a| bucket::audit_expiry(a.retain_days, &transitions).0);
         let mut statements = Vec::new();
-        let distributions: Vec<Expr> = ctx
-            .cdn_origins
-            .get(&i)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| s.cdns.get(*c))
-            .map(|c| {
-                f.source(c.meta.full_address());
-                raw(format!("aws_cloudfront_distribution.{}.arn", c.meta.ident))
-            })
-            .collect();
+        let distributions = cdn_distributions(ctx, i, f);
         if !distributions.is_empty() {
             statements.push(cloudfront_read(raw(format!("\"${{aws_s3_bucket.{replica}.arn}}/*\"")), distributions));
         }

@@ -95,16 +95,9 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     let arn = raw(format!("aws_s3_bucket.{id}.arn"));
     let objects = raw(format!("\"${{aws_s3_bucket.{id}.arn}}/*\""));
     let mut statements = Vec::new();
-    let cdns = ctx.cdn_origins.get(&i).cloned().unwrap_or_default();
-    let distributions: Vec<Expr> = cdns
-        .iter()
-        .filter_map(|c| s.cdns.get(*c))
-        .map(|c| {
-            f.source(c.meta.full_address());
-            raw(format!("aws_cloudfront_distribution.{}.arn", c.meta.ident))
-        })
-        .collect();
-    if !distributions.is_empty() {
+    let distributions = cdn_distributions(ctx, i, &mut f);
+    let fronted = !distributions.is_empty();
+    if fronted {
         statements.push(cloudfront_read(objects.clone(), distributions));
     }
     let audit = ctx.audit.as_ref().filter(|a| a.store == i);
@@ -130,7 +123,7 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
         );
     }
     // Declared public behind a cdn: public through the CDN only, the bucket stays private.
-    let public = st.public && cdns.is_empty();
+    let public = st.public && !fronted;
     if public {
         let why = format!("{addr} declares public = true and no cdn fronts it");
         skips.bucket.push(("CKV2_AWS_6", why.clone()));
@@ -182,6 +175,20 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
 }
 
 /// Lets the given distributions read objects through origin access control.
+/// ARNs of the CloudFront distributions whose origin is storage `i` (recorded as sources).
+pub fn cdn_distributions(ctx: &Ctx, i: usize, f: &mut TfFile) -> Vec<Expr> {
+    ctx.cdn_origins
+        .get(&i)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| ctx.s.cdns.get(*c))
+        .map(|c| {
+            f.source(c.meta.full_address());
+            raw(format!("aws_cloudfront_distribution.{}.arn", c.meta.ident))
+        })
+        .collect()
+}
+
 pub fn cloudfront_read(objects: Expr, mut distributions: Vec<Expr>) -> Statement {
     let value = if distributions.len() == 1 { distributions.remove(0) } else { Expr::List(distributions) };
     Statement::allow("AllowCloudFrontRead")
