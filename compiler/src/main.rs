@@ -140,6 +140,10 @@ fn build(file: &std::path::Path, out: &std::path::Path, params: &[String], forma
         eprintln!("error: cannot read {}: {e}", file.display());
         return ExitCode::from(2);
     }
+    if let Err(why) = replaceable(out) {
+        eprintln!("error: will not write to {}: {why}", out.display());
+        return ExitCode::from(2);
+    }
     let mut analysis = check::check(&DiskWorld, file, &params);
     if analysis.has_errors() {
         report(&analysis, format, std::io::stdout().is_terminal());
@@ -165,6 +169,29 @@ fn build(file: &std::path::Path, out: &std::path::Path, params: &[String], forma
         report(&analysis, format, false);
     }
     ExitCode::SUCCESS
+}
+
+/// The output folder is replaced as a whole, so it must be absent, empty, or an earlier
+/// `aistack build` output (it has our `manifest.json`); anything else is refused.
+fn replaceable(out: &std::path::Path) -> Result<(), String> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err("it is not a folder".into());
+    }
+    let mut entries = std::fs::read_dir(out).map_err(|e| e.to_string())?;
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap_or_default();
+    let ours = serde_json::from_str::<serde_json::Value>(&manifest)
+        .is_ok_and(|v| v.get("aistack").is_some() && v.get("files").is_some());
+    if ours {
+        Ok(())
+    } else {
+        Err("it exists and is not an earlier aistack build output (no aistack manifest.json); it would be replaced whole".into())
+    }
 }
 
 /// Writes every artifact into a fresh sibling folder, then swaps it into place: readers see

@@ -125,3 +125,28 @@ fn fmt_rewrites_checks_and_refuses_broken_files() {
         std::fs::read_dir(&d).expect("dir").flatten().filter(|e| e.file_name() != "f.ai-stack").collect();
     assert!(leftovers.is_empty(), "no temporary files are left behind");
 }
+
+#[test]
+fn build_never_replaces_a_folder_it_did_not_write() {
+    let d = temp_dir("build-out");
+    let src = workspace().join("examples/llm-chat/main.ai-stack");
+    let src = src.to_str().expect("utf-8");
+    let precious = d.join("project");
+    std::fs::create_dir_all(&precious).expect("mkdir");
+    std::fs::write(precious.join("terraform.tfstate"), "{}").expect("write");
+    let out = aistack(&["build", src, "-o", precious.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(precious.join("terraform.tfstate").exists(), "the folder is untouched");
+    let target = d.join("out");
+    let t = target.to_str().expect("utf-8");
+    assert_eq!(aistack(&["build", src, "-o", t]).status.code(), Some(0));
+    assert!(target.join("manifest.json").exists() && target.join("kubernetes/kustomization.yaml").exists());
+    // A second build replaces its own earlier output.
+    assert_eq!(aistack(&["build", src, "-o", t]).status.code(), Some(0));
+    let leftovers: Vec<_> = std::fs::read_dir(&d)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary folders are left behind");
+}

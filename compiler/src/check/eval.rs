@@ -55,6 +55,8 @@ pub struct DeclInst {
     pub module: ModuleId,
     pub kind: Option<SchemaId>,
     pub name: String,
+    /// The importing module's alias path (`obs.`), empty in the root module.
+    pub prefix: String,
     pub key: Option<String>,
     pub name_span: Span,
     pub span: Span,
@@ -67,8 +69,8 @@ impl DeclInst {
     /// `chat` or `embed["us-east-1"]`.
     pub fn address(&self) -> String {
         match &self.key {
-            Some(k) => format!("{}[\"{}\"]", self.name, k),
-            None => self.name.clone(),
+            Some(k) => format!("{}{}[\"{}\"]", self.prefix, self.name, k),
+            None => format!("{}{}", self.prefix, self.name),
         }
     }
 }
@@ -387,6 +389,7 @@ impl<'a> Checker<'a> {
                 module: group.module,
                 kind: group.kind,
                 name: d.name.name.clone(),
+                prefix: prog.module(group.module).prefix.clone(),
                 key,
                 name_span: d.name.span,
                 span: d.span,
@@ -926,6 +929,13 @@ impl<'a> Checker<'a> {
                 // An untyped record literal: fields evaluate without expectations.
                 let mut rec = Record::default();
                 for item in &body.items {
+                    if let ast::BodyItem::Assert(a) = item {
+                        self.error(Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            a.span,
+                            "`assert` belongs at the top of a declaration's body",
+                        ));
+                    }
                     if let ast::BodyItem::Field { name, value } = item {
                         if rec.fields.contains_key(&name.name) {
                             self.error(Diagnostic::error(

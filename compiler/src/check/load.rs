@@ -46,6 +46,9 @@ pub struct Module {
     pub names: HashMap<String, (Name, Span)>,
     /// The importer and the body that sets this module's params.
     pub importer: Option<(ModuleId, Option<ast::Body>)>,
+    /// Address prefix of its declarations: `obs.` for `import … as obs`, nested for nested
+    /// imports; empty for the root and the prelude.
+    pub prefix: String,
 }
 
 /// A `for`-less or `for` declaration: one group, expanded to instances by the checker.
@@ -113,6 +116,8 @@ struct Loader<'w> {
     root_dir: PathBuf,
     /// The root file's folder as the user wrote it, for showing module paths.
     root_shown: PathBuf,
+    /// Prefix for the module being added by the current import.
+    pending_prefix: String,
     parsed: HashMap<PathBuf, (FileId, Rc<ast::File>)>,
     loading: Vec<PathBuf>,
     prog: Program,
@@ -129,6 +134,7 @@ pub fn load(world: &dyn World, root: &Path, params: &[(String, String)]) -> (Pro
         world,
         root_dir,
         root_shown: root.parent().map(Path::to_path_buf).unwrap_or_default(),
+        pending_prefix: String::new(),
         parsed: HashMap::new(),
         loading: Vec::new(),
         prog: Program {
@@ -217,6 +223,7 @@ impl Loader<'_> {
             guards: Vec::new(),
             names: HashMap::new(),
             importer,
+            prefix: std::mem::take(&mut self.pending_prefix),
         });
         let mut entries = Vec::new();
         let mut guards = Vec::new();
@@ -244,10 +251,19 @@ impl Loader<'_> {
                         );
                         continue;
                     }
-                    let Some(mid) = self.import(id, imp) else {
+                    let alias = imp.alias.clone().or_else(|| default_alias(&imp.path, imp.path_span));
+                    let prefix = format!(
+                        "{}{}.",
+                        self.prog.modules[id.0 as usize].prefix,
+                        alias.as_ref().map_or("_", |a| a.name.as_str())
+                    );
+                    self.pending_prefix = prefix;
+                    let imported = self.import(id, imp);
+                    self.pending_prefix.clear();
+                    let Some(mid) = imported else {
                         continue;
                     };
-                    match imp.alias.clone().or_else(|| default_alias(&imp.path, imp.path_span)) {
+                    match alias {
                         Some(alias) => {
                             self.define(&mut names, &alias, Name::Import(mid));
                         }
@@ -523,7 +539,15 @@ impl Loader<'_> {
                 let path = normalize(&dir.join(&text));
                 let inside = path.starts_with(&self.root_dir)
                     && self.world.canonical(&path).is_none_or(|c| c.starts_with(&self.root_dir));
-                let source = if !inside {
+                let known = [".yaml.hbs", ".yml.hbs", ".json.hbs", ".tf.hbs", ".hcl.hbs"];
+                let source = if !known.iter().any(|k| text.ends_with(k)) {
+                    let msg = format!(
+                        "template `{text}` must end in {}: its format decides how values are escaped",
+                        known.join(", ")
+                    );
+                    self.diags.push(Diagnostic::error(codes::TEMPLATE, span, msg));
+                    None
+                } else if !inside {
                     self.diags.push(Diagnostic::error(
                         codes::IMPORT_ESCAPES_ROOT,
                         span,

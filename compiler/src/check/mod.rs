@@ -361,6 +361,10 @@ fn names_used(m: &load::Module) -> std::collections::HashSet<String> {
                 expr(&a.cond, &mut out);
                 expr(&a.message, &mut out);
             }
+            ast::Item::Enum(en) => en.variants.iter().flat_map(|v| v.fields.iter().flatten()).for_each(|f| {
+                f.default.iter().for_each(|d| expr(d, &mut out));
+                f.constraint.iter().for_each(|c| expr(c, &mut out));
+            }),
             ast::Item::Schema(s) => s.fields.iter().for_each(|f| {
                 f.default.iter().for_each(|d| expr(d, &mut out));
                 f.constraint.iter().for_each(|c| expr(c, &mut out));

@@ -150,7 +150,7 @@ fn num(v: &Value) -> Option<f64> {
 /// Orders two numbers, treating a relative difference below 1e-9 as equal, so that
 /// `10% + 20% == 30%` holds despite binary floating point.
 fn approx_cmp(a: f64, b: f64) -> Option<std::cmp::Ordering> {
-    if (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0) {
+    if a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) {
         Some(std::cmp::Ordering::Equal)
     } else {
         a.partial_cmp(&b)

@@ -168,6 +168,74 @@ impl Checker<'_> {
         self.budget_rules(&cat);
         self.policy_rules();
         self.cdn_rules();
+        self.bucket_rules();
+        self.artifact_rules();
+    }
+
+    /// The emitters stream weights and data from S3 (vLLM's run:ai streamer, job env URIs), and
+    /// a multi-node job takes whole nodes.
+    fn artifact_rules(&mut self) {
+        let s3 = |this: &mut Self, d: DeclId| -> Option<(bool, DeclId)> {
+            let art = this.record(d, Span::default())?;
+            let store = ref_of(field(&art, "store"))?;
+            let st = this.record(store, Span::default())?;
+            Some((variant(this, field(&st, "backend")).is_some_and(|v| v.0 == "s3"), store))
+        };
+        let mut uses: Vec<(DeclId, Span, String)> = Vec::new();
+        for (sid, svc) in self.active_of("service") {
+            if let Some(m) = ref_of(field(&svc, "model")) {
+                uses.push((m, span(&svc, "model", self.decl_span(sid)), "served".into()));
+            }
+        }
+        for (pid, p) in self.active_of("pipeline") {
+            for f in ["dataset", "base", "produces"] {
+                if let Some(d) = ref_of(field(&p, f)) {
+                    uses.push((d, span(&p, f, self.decl_span(pid)), format!("the pipeline's {f}")));
+                }
+            }
+            let (Some(gpus), Some(pool)) = (int(&p, "gpus"), ref_of(field(&p, "pool"))) else { continue };
+            let Some(per_node) = self.record(pool, Span::default()).and_then(|r| int(&r, "gpus_per_node")) else {
+                continue;
+            };
+            if gpus > per_node && gpus % per_node != 0 {
+                let msg = format!("a multi-node job takes whole nodes: {gpus} GPUs is not a multiple of the {per_node} per node of `{}`", self.addr(pool));
+                self.error(Diagnostic::error(codes::TENSOR_PARALLEL, span(&p, "gpus", self.decl_span(pid)), msg));
+            }
+        }
+        for (d, at, what) in uses {
+            if let Some((false, store)) = s3(self, d) {
+                let msg =
+                    format!("`{}` ({what}) lives in `{}`, which is not S3 storage", self.addr(d), self.addr(store));
+                self.error(
+                    Diagnostic::error(codes::ARTIFACT_STORE, at, msg).with_help(
+                        "keep models and data sets in an S3 storage; file systems and caches can hold copies",
+                    ),
+                );
+            }
+        }
+    }
+
+    /// S3 bucket names are global: two storages (or two imports of one module) cannot share one.
+    fn bucket_rules(&mut self) {
+        let mut seen: HashMap<String, DeclId> = HashMap::new();
+        for (id, st) in self.active_of("storage") {
+            let Some(Value::Str(bucket)) = field(&st, "bucket") else { continue };
+            match seen.get(bucket.as_ref()) {
+                Some(first) => {
+                    let msg =
+                        format!("bucket name \"{bucket}\" is used by `{}` and `{}`", self.addr(*first), self.addr(id));
+                    let first_span = self.decl_span(*first);
+                    self.error(
+                        Diagnostic::error(codes::DUPLICATE_NAME, span(&st, "bucket", self.decl_span(id)), msg)
+                            .with_label(first_span, "first used here")
+                            .with_help("S3 bucket names are global; give each storage its own (a module imported twice needs a param for it)"),
+                    );
+                }
+                None => {
+                    seen.insert(bucket.to_string(), id);
+                }
+            }
+        }
     }
 
     /// A CDN serves an S3 origin through origin access control, which can read SSE-KMS
@@ -464,8 +532,16 @@ impl Checker<'_> {
             }
         }
         let Some(a) = field(svc, "autoscale").and_then(Value::as_record) else { return };
-        if let Some(Value::Cond(c, _)) = a.get("when") {
-            if !scalable(c) {
+        let constant = matches!(a.get("when"), Some(Value::Bool(_)));
+        if let Some(c) = a
+            .get("when")
+            .and_then(|w| match w {
+                Value::Cond(c, _) => Some(c.clone()),
+                _ => None,
+            })
+            .or(if constant { Some(std::rc::Rc::new(super::value::Cond::Const(Value::Bool(true)))) } else { None })
+        {
+            if !scalable(&c) {
                 let at = span(a, "when", self.decl_span(sid));
                 self.error(
                     Diagnostic::error(codes::AUTOSCALE_SHAPE, at, "an autoscaler needs `signal > value`, or several joined with `||`")

@@ -63,7 +63,9 @@ declare_codes! {
     UNUSED = "W0405", "declared but never used";
     POOL_TOO_SMALL = "W0406", "pool too small for its services at maximum replicas";
     AUTOSCALE_SHAPE = "E0412", "autoscale condition cannot drive an autoscaler";
+    ARTIFACT_STORE = "E0413", "model or data set is not in S3 storage";
     TEMPLATE = "E0501", "user template cannot be rendered";
+    OUTPUT_CLASH = "E0502", "two declarations produce the same output file";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

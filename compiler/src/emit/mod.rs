@@ -43,6 +43,19 @@ pub fn emit(stack: &ir::Stack) -> (Vec<Artifact>, Vec<Diagnostic>) {
     serving::emit(stack, &mut out, &mut diags);
     template::emit(stack, &mut out, &mut diags);
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    for pair in out.windows(2) {
+        if pair[0].path == pair[1].path && pair[0].bytes != pair[1].bytes {
+            diags.push(Diagnostic::sourceless(
+                crate::diag::codes::OUTPUT_CLASH,
+                format!(
+                    "{} and {} both produce {}; rename one of them",
+                    pair[0].sources.first().map_or("the stack", String::as_str),
+                    pair[1].sources.first().map_or("the stack", String::as_str),
+                    pair[0].path
+                ),
+            ));
+        }
+    }
     out.dedup_by(|a, b| a.path == b.path);
     out.push(manifest(stack, &out));
     out.sort_by(|a, b| a.path.cmp(&b.path));

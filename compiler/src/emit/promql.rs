@@ -16,7 +16,8 @@ use crate::ir::{Cond, Engine};
 pub struct Scope {
     pub engine: Engine,
     pub namespace: String,
-    /// Kubernetes Service (and pod-name prefix) of the serving workload, if any.
+    /// Kubernetes Service (and pod-name prefix) of the serving workload, if any; several
+    /// names (the workloads of an A/B service) are joined with `|` and matched as a regex.
     pub service: Option<String>,
     /// Pipeline that publishes `eval.*` signals, if any.
     pub pipeline: Option<String>,
@@ -28,10 +29,15 @@ impl Scope {
     pub fn service(engine: Engine, namespace: &str, service: &str) -> Scope {
         Scope { engine, namespace: namespace.into(), service: Some(service.into()), pipeline: None, window: "5m" }
     }
+    /// Every workload of a service (one, or one per A/B variant).
+    pub fn workloads(engine: Engine, namespace: &str, names: &[String]) -> Scope {
+        Scope::service(engine, namespace, &names.join("|"))
+    }
     fn sel(&self, extra: &str) -> String {
         let mut parts = vec![format!("namespace=\"{}\"", self.namespace)];
         if let Some(s) = &self.service {
-            parts.push(format!("service=\"{s}\""));
+            let op = if s.contains('|') { "=~" } else { "=" };
+            parts.push(format!("service{op}\"{s}\""));
         }
         if !extra.is_empty() {
             parts.push(extra.to_string());
@@ -40,6 +46,7 @@ impl Scope {
     }
     fn pod_sel(&self) -> String {
         match &self.service {
+            Some(s) if s.contains('|') => format!("{{namespace=\"{}\",pod=~\"({s})-.*\"}}", self.namespace),
             Some(s) => format!("{{namespace=\"{}\",pod=~\"{s}-.*\"}}", self.namespace),
             None => format!("{{namespace=\"{}\"}}", self.namespace),
         }
@@ -158,9 +165,15 @@ pub fn holds(c: &Cond, s: &Scope) -> String {
     }
 }
 
+/// Signals that add up over replicas (a target per replica makes sense); the others
+/// (latencies, ratios) are compared as they are.
+pub fn additive(signal: &str) -> bool {
+    matches!(signal, "queue_depth" | "requests_per_second" | "tokens_per_second" | "gpu_memory_used")
+}
+
 /// The leaves of `a || b || …` when each is `signal > value` or `signal >= value`:
-/// (signal query, threshold). `None` when the condition has another shape.
-pub fn scale_triggers(c: &Cond, s: &Scope) -> Option<Vec<(String, f64)>> {
+/// (signal name, signal query, threshold). `None` when the condition has another shape.
+pub fn scale_triggers(c: &Cond, s: &Scope) -> Option<Vec<(String, String, f64)>> {
     match c {
         Cond::Or(a, b) => {
             let mut v = scale_triggers(a, s)?;
@@ -168,7 +181,9 @@ pub fn scale_triggers(c: &Cond, s: &Scope) -> Option<Vec<(String, f64)>> {
             Some(v)
         }
         Cond::Cmp(op, a, b) if op == ">" || op == ">=" => match (a.as_ref(), b.as_ref()) {
-            (Cond::Signal { namespace, name }, Cond::Num(x)) => Some(vec![(signal(namespace, name, s), *x)]),
+            (Cond::Signal { namespace, name }, Cond::Num(x)) => {
+                Some(vec![(name.clone(), signal(namespace, name, s), *x)])
+            }
             _ => None,
         },
         _ => None,
@@ -219,7 +234,7 @@ mod tests {
         let c = Cond::Cmp(">".into(), sig("queue_depth"), Box::new(Cond::Num(16.0)));
         assert_eq!(
             scale_triggers(&c, &s),
-            Some(vec![("sum(tgi_queue_size{namespace=\"ns\",service=\"svc\"})".into(), 16.0)])
+            Some(vec![("queue_depth".into(), "sum(tgi_queue_size{namespace=\"ns\",service=\"svc\"})".into(), 16.0)])
         );
         let lt = Cond::Cmp("<".into(), sig("queue_depth"), Box::new(Cond::Num(16.0)));
         assert_eq!(scale_triggers(&lt, &s), None);

@@ -619,9 +619,9 @@ fn to_json(l: &Lowerer, v: &Value) -> serde_json::Value {
         Value::Str(x) => json!(x.as_ref()),
         Value::Qty(x, d) => match *d {
             Dim::DURATION => json!(x / 1000.0),
-            Dim::MONEY => json!(x / 100.0),
+            Dim::MONEY => json!((x / 100.0 * 1e6).round() / 1e6),
             Dim::RATE => json!(x * 1000.0),
-            Dim::MONEY_RATE => json!(x / 100.0 * 3_600_000.0),
+            Dim::MONEY_RATE => json!((x / 100.0 * 3_600_000.0 * 1e6).round() / 1e6),
             _ => json!(x),
         },
         Value::Ratio(x) => json!(x),

@@ -374,6 +374,8 @@ impl<'a> Lexer<'a> {
                 return;
             }
             match c {
+                // CRLF files: the string's line breaks are `\n`, so reformatting to LF keeps its value.
+                b'\r' if self.peek(1) == Some(b'\n') => self.pos += 1,
                 b'\n' if !triple => {
                     self.error(codes::UNTERMINATED_STRING, start, start + 1, "string is never closed on its line");
                     self.flush_text(&mut text, text_start, true);

@@ -22,9 +22,24 @@ fn env(name: &str, value: String) -> EnvVar {
     EnvVar { name: name.into(), value: Some(value), ..Default::default() }
 }
 
+/// Nodes a job spans: whole nodes when it needs more GPUs than one node has.
+pub fn job_nodes(stack: &Stack, p: &Pipeline) -> u32 {
+    let per_node = stack.pools[p.pool].gpus_per_node.max(1);
+    p.gpus.div_ceil(per_node).max(1)
+}
+
+/// Port the workers of a multi-node job rendezvous on (torchrun's default).
+const RENDEZVOUS_PORT: i32 = 29500;
+
+fn workers_service(p: &Pipeline) -> String {
+    format!("{}-workers", p.meta.name)
+}
+
 fn job_spec(stack: &Stack, p: &Pipeline, gate: Option<&str>) -> JobSpec {
     let pool = &stack.pools[p.pool];
     let (node_selector, tolerations) = placement(pool);
+    let nodes = job_nodes(stack, p);
+    let gpus_per_pod = if nodes > 1 { pool.gpus_per_node } else { p.gpus.min(pool.gpus_per_node.max(1)) };
     let mut vars = vec![
         env("AISTACK_PIPELINE", p.meta.address.clone()),
         env("AISTACK_KIND", p.kind.clone()),
@@ -77,7 +92,26 @@ fn job_spec(stack: &Stack, p: &Pipeline, gate: Option<&str>) -> JobSpec {
     }
     let mut labels = crate::emit::labels(stack, &p.meta);
     labels.insert("kueue.x-k8s.io/queue-name".into(), queue_name(stack));
+    if nodes > 1 {
+        // An Indexed Job, one pod per node; pod 0 of this run is the rendezvous point.
+        let label = EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "metadata.labels['batch.kubernetes.io/job-name']".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        vars.push(EnvVar { name: "JOB_NAME".into(), value_from: Some(label), ..Default::default() });
+        vars.push(env("MASTER_ADDR", format!("$(JOB_NAME)-0.{}", workers_service(p))));
+        vars.push(env("MASTER_PORT", RENDEZVOUS_PORT.to_string()));
+        vars.push(env("AISTACK_NODES", nodes.to_string()));
+        vars.push(env("AISTACK_GPUS_PER_NODE", gpus_per_pod.to_string()));
+    }
+    let indexed = nodes > 1;
     JobSpec {
+        completion_mode: indexed.then(|| "Indexed".to_string()),
+        completions: indexed.then_some(nodes as i32),
+        parallelism: indexed.then_some(nodes as i32),
         backoff_limit: Some(2),
         ttl_seconds_after_finished: Some(86_400),
         // Kueue admits the job when the pool's GPU quota allows it.
@@ -86,6 +120,7 @@ fn job_spec(stack: &Stack, p: &Pipeline, gate: Option<&str>) -> JobSpec {
             metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
             spec: Some(PodSpec {
                 restart_policy: Some("Never".into()),
+                subdomain: indexed.then(|| workers_service(p)),
                 service_account_name: Some(p.meta.name.clone()),
                 automount_service_account_token: Some(false),
                 security_context: Some(pod_security()),
@@ -96,7 +131,7 @@ fn job_spec(stack: &Stack, p: &Pipeline, gate: Option<&str>) -> JobSpec {
                     image: Some(p.image.clone()),
                     image_pull_policy: Some("Always".into()),
                     env: Some(vars),
-                    resources: Some(resources(pool, p.gpus.min(pool.gpus_per_node.max(1)))),
+                    resources: Some(resources(pool, gpus_per_pod)),
                     security_context: Some(container_security()),
                     volume_mounts: Some(mounts),
                     ..Default::default()
@@ -107,6 +142,58 @@ fn job_spec(stack: &Stack, p: &Pipeline, gate: Option<&str>) -> JobSpec {
         },
         ..Default::default()
     }
+}
+
+/// Jobs read their data and write their model through HTTPS (S3, registries) and DNS; they
+/// accept no connections.
+fn network_policy(stack: &Stack, p: &Pipeline) -> Obj {
+    use k8s_openapi::api::networking::v1::{
+        NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyPort, NetworkPolicySpec,
+    };
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let name = format!("{}-allow", p.meta.name);
+    let np = NetworkPolicy {
+        metadata: object_meta(stack, &p.meta, &name),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(
+                    [("aistack.dev/declaration".to_string(), crate::emit::label_value(&p.meta.name))].into(),
+                ),
+                ..Default::default()
+            }),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            // Workers of a multi-node job reach each other on the rendezvous port.
+            ingress: Some(if job_nodes(stack, p) > 1 {
+                vec![k8s_openapi::api::networking::v1::NetworkPolicyIngressRule {
+                    from: Some(vec![k8s_openapi::api::networking::v1::NetworkPolicyPeer {
+                        pod_selector: Some(LabelSelector {
+                            match_labels: Some(
+                                [("aistack.dev/declaration".to_string(), crate::emit::label_value(&p.meta.name))]
+                                    .into(),
+                            ),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    ports: None,
+                }]
+            } else {
+                Vec::new()
+            }),
+            egress: Some(vec![
+                super::dns_egress(),
+                NetworkPolicyEgressRule {
+                    to: None,
+                    ports: Some(vec![NetworkPolicyPort {
+                        port: Some(IntOrString::Int(443)),
+                        protocol: Some("TCP".into()),
+                        ..Default::default()
+                    }]),
+                },
+            ]),
+        }),
+    };
+    Obj::new("NetworkPolicy", &name, &np, vec![p.meta.full_address()])
 }
 
 fn skips(p: &Pipeline) -> Vec<(&'static str, String)> {
@@ -129,6 +216,28 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
     }
     for p in &stack.pipelines {
         let name = &p.meta.name;
+        objs.push(network_policy(stack, p));
+        if job_nodes(stack, p) > 1 {
+            // Stable DNS names for the workers: <job>-<index>.<name>-workers.
+            let svc = Service {
+                metadata: object_meta(stack, &p.meta, &workers_service(p)),
+                spec: Some(ServiceSpec {
+                    cluster_ip: Some("None".into()),
+                    selector: Some(
+                        [("aistack.dev/declaration".to_string(), crate::emit::label_value(&p.meta.name))].into(),
+                    ),
+                    ports: Some(vec![ServicePort {
+                        name: Some("rendezvous".into()),
+                        port: RENDEZVOUS_PORT,
+                        protocol: Some("TCP".into()),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            objs.push(Obj::new("Service", &workers_service(p), &svc, vec![p.meta.full_address()]));
+        }
         let sa = ServiceAccount {
             metadata: object_meta(stack, &p.meta, name),
             automount_service_account_token: Some(false),
@@ -169,7 +278,14 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
                         concurrency_policy: Some("Forbid".into()),
                         successful_jobs_history_limit: Some(3),
                         failed_jobs_history_limit: Some(3),
-                        job_template: JobTemplateSpec { metadata: None, spec: Some(spec) },
+                        // The Jobs the CronJob creates carry the queue label Kueue admits by.
+                        job_template: JobTemplateSpec {
+                            metadata: Some(ObjectMeta {
+                                labels: Some([("kueue.x-k8s.io/queue-name".to_string(), queue_name(stack))].into()),
+                                ..Default::default()
+                            }),
+                            spec: Some(spec),
+                        },
                         ..Default::default()
                     }),
                     ..Default::default()

@@ -143,6 +143,8 @@ pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, diags: &mut Vec<Diagnostic>)
     if !stack.node_groups {
         pools::emit(stack, &mut objs);
     }
+    // Node groups carry the same device-plugin labels, so the sharing configs are needed either way.
+    pools::sharing_configs(stack, &mut objs);
     workloads::emit(stack, &mut objs, diags);
     jobs::emit(stack, &mut objs);
     observe::emit(stack, &mut objs);

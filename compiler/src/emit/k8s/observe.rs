@@ -68,7 +68,9 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
             },
         };
         objs.push(Obj::new("ServiceMonitor", name, &sm, vec![svc.meta.full_address()]));
-        let scope = Scope::service(svc.engine, &stack.namespace, name);
+        // An A/B service's signals span the Services of all its variants.
+        let workloads: Vec<String> = crate::emit::serving::workloads(svc).into_iter().map(|w| w.0).collect();
+        let scope = Scope::workloads(svc.engine, &stack.namespace, &workloads);
         let slo = &svc.slo;
         let mut rules = Vec::new();
         let mut add = |key: &str, c: Cond, what: String| {
@@ -117,7 +119,8 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
     }
     for m in &stack.monitors {
         let Some(svc) = stack.services.get(m.target) else { continue };
-        let scope = Scope::service(svc.engine, &stack.namespace, &svc.meta.name);
+        let workloads: Vec<String> = crate::emit::serving::workloads(svc).into_iter().map(|w| w.0).collect();
+        let scope = Scope::workloads(svc.engine, &stack.namespace, &workloads);
         let mut rules: Vec<Rule> = m
             .alerts
             .iter()
@@ -129,9 +132,10 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
             .collect();
         if let Some(d) = &m.drift {
             let baseline = stack.datasets.get(d.baseline).map_or(String::new(), |b| b.meta.name.clone());
+            // The drift job publishes one gauge per method: aistack_eval_drift_psi, _ks, _kl.
             let expr = format!(
-                "max(aistack_eval_drift_psi{{namespace=\"{}\",dataset=\"{baseline}\"}}) > {}",
-                stack.namespace, d.threshold
+                "max(aistack_eval_drift_{}{{namespace=\"{}\",dataset=\"{baseline}\"}}) > {}",
+                d.method, stack.namespace, d.threshold
             );
             let mut r = rule(
                 format!("{}Drift", camel(&m.meta.name)),

@@ -43,7 +43,6 @@ fn discovery(stack: &Stack) -> Vec<SelectorTerm> {
 }
 
 pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
-    let mut sharing = BTreeMap::new();
     for pool in &stack.pools {
         let name = &pool.meta.name;
         let mut requirements = vec![
@@ -130,6 +129,14 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
             },
         };
         objs.push(Obj::new("EC2NodeClass", name, &nc, vec![pool.meta.full_address()]));
+    }
+}
+
+/// The NVIDIA device plugin's time-slicing configs, one key per shared pool.
+pub fn sharing_configs(stack: &Stack, objs: &mut Vec<Obj>) {
+    let mut sharing = BTreeMap::new();
+    for pool in &stack.pools {
+        let name = &pool.meta.name;
         if let Sharing::TimeSlicing { replicas } = pool.sharing {
             let cfg = serde_json::json!({
                 "version": "v1",

@@ -473,9 +473,19 @@ fn network_policy(stack: &Stack, svc: &Service, select: &str) -> Obj {
     Obj::new("NetworkPolicy", &name, &np, vec![svc.meta.full_address()])
 }
 
-fn autoscaler(stack: &Stack, svc: &Service, kind: (&str, &str), diags: &mut Vec<Diagnostic>) -> Option<Obj> {
-    let (min, max) = svc.replicas;
-    let name = &svc.meta.name;
+/// KEDA for `autoscale` (one Prometheus trigger per `signal > value`: additive signals such
+/// as queue depth are targets per replica, latencies and ratios are compared as they are),
+/// else an HPA on CPU when the replica count is a range.
+fn autoscaler(
+    stack: &Stack,
+    svc: &Service,
+    name: &str,
+    replicas: (u32, u32),
+    kind: (&str, &str),
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Obj> {
+    let (min, max) = replicas;
+    let name = &name.to_string();
     match &svc.autoscale {
         Some(a) => {
             let scope = Scope::service(svc.engine, &stack.namespace, name);
@@ -492,15 +502,16 @@ fn autoscaler(stack: &Stack, svc: &Service, kind: (&str, &str), diags: &mut Vec<
             let triggers = triggers
                 .into_iter()
                 .enumerate()
-                .map(|(i, (query, threshold))| {
+                .map(|(i, (signal, query, threshold))| {
                     let mut md = BTreeMap::new();
                     md.insert("serverAddress".to_string(), stack.prometheus_url.clone());
                     md.insert("query".to_string(), query);
                     md.insert("threshold".to_string(), crate::check::value::trim_float(threshold));
+                    let metric_type = if promql::additive(&signal) { "AverageValue" } else { "Value" };
                     ScaleTrigger {
                         type_: "prometheus".into(),
                         name: format!("when-{}", i + 1),
-                        metric_type: "AverageValue".into(),
+                        metric_type: metric_type.into(),
                         metadata: md,
                     }
                 })
@@ -620,7 +631,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
         let sources = vec![svc.meta.full_address(), model.meta.full_address()];
         objs.push(service_account(stack, svc));
         if let Rollout::Ab { variants, .. } = &svc.rollout {
-            ab(stack, svc, variants, objs);
+            ab(stack, svc, variants, objs, diags);
             continue;
         }
         let config = format!("{name}-engine");
@@ -663,7 +674,17 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
                 let pre = promote_when.as_ref().map(|c| {
                     let t = format!("{name}-promote");
                     let count = ((*preview_s / 60).max(1)) as i32;
-                    objs.push(analysis(stack, svc, &t, "promote-when", &promql::holds(c, &scope), true, Some(count)));
+                    // The new version answers on the preview Service until it is promoted.
+                    let preview_scope = Scope::service(svc.engine, &stack.namespace, &format!("{name}-preview"));
+                    objs.push(analysis(
+                        stack,
+                        svc,
+                        &t,
+                        "promote-when",
+                        &promql::holds(c, &preview_scope),
+                        true,
+                        Some(count),
+                    ));
                     RolloutAnalysis { templates: vec![TemplateRef { template_name: t }] }
                 });
                 let strategy = RolloutStrategy {
@@ -688,7 +709,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
         objs.push(service_object(stack, svc, &name, &name));
         objs.push(pdb(stack, svc, &name));
         objs.push(network_policy(stack, svc, &name));
-        if let Some(a) = autoscaler(stack, svc, kind, diags) {
+        if let Some(a) = autoscaler(stack, svc, &name, svc.replicas, kind, diags) {
             objs.push(a);
         }
         if svc.public {
@@ -701,7 +722,13 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
 
 /// A/B: one Deployment, ConfigMap and Service per variant, and an HTTPRoute that splits
 /// traffic by the variants' weights.
-fn ab(stack: &Stack, svc: &Service, variants: &[crate::ir::AbVariant], objs: &mut Vec<Obj>) {
+fn ab(
+    stack: &Stack,
+    svc: &Service,
+    variants: &[crate::ir::AbVariant],
+    objs: &mut Vec<Obj>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut backends = Vec::new();
     for (v, (name, _)) in variants.iter().zip(serving::workloads(svc)) {
         let Some(model) = stack.models.get(v.model) else { continue };
@@ -709,9 +736,21 @@ fn ab(stack: &Stack, svc: &Service, variants: &[crate::ir::AbVariant], objs: &mu
         let sources = vec![svc.meta.full_address(), model.meta.full_address()];
         let (data, items) = engine_config(stack, svc, model);
         objs.push(config_map(stack, svc, &config, data, sources.clone()));
-        let replicas = ((f64::from(svc.replicas.1.max(1)) * v.weight).ceil() as u32).max(1);
+        let replicas = ((f64::from(svc.replicas.0.max(1)) * v.weight).ceil() as u32).max(1);
         let template = pod_template(stack, svc, model, &name, &config, items);
         objs.push(deployment(stack, svc, &name, replicas, template, sources));
+        // Each variant scales on its own share of the traffic.
+        let share = |n: u32| ((f64::from(n) * v.weight).ceil() as u32).max(1);
+        if let Some(a) = autoscaler(
+            stack,
+            svc,
+            &name,
+            (share(svc.replicas.0), share(svc.replicas.1)),
+            ("apps/v1", "Deployment"),
+            diags,
+        ) {
+            objs.push(a);
+        }
         objs.push(service_object(stack, svc, &name, &name));
         objs.push(pdb(stack, svc, &name));
         objs.push(network_policy(stack, svc, &name));
