@@ -414,12 +414,17 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
         ),
     ));
     let threshold = threshold.clamp(1, 10);
+    // The engine's own readiness endpoint (Triton serves /v2/health/ready, not /health).
+    let health_path = match svc.map(|s| s.engine) {
+        Some(crate::ir::Engine::Triton) => "/v2/health/ready",
+        _ => "/health",
+    };
     f.blocks.push(
         resource("aws_route53_health_check", id, &None)
             .attr("fqdn", raw(format!("var.{primary}.dns_name")))
             .attr("port", Expr::Int(443))
             .attr("type", Expr::str("HTTPS"))
-            .attr("resource_path", Expr::str("/health"))
+            .attr("resource_path", Expr::str(health_path))
             .attr("failure_threshold", Expr::Int(threshold as i64))
             .attr("request_interval", Expr::Int(30))
             .attr(
