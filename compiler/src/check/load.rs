@@ -567,10 +567,9 @@ impl Loader<'_> {
                         }
                     }
                 };
-                if let Some(def) =
-                    self.prog.types.schemas.iter_mut().find(|d| d.name == name && d.span.file == span.file)
-                {
-                    def.template_source = source;
+                // A module imported twice declares the schema twice: fill both.
+                for def in self.prog.types.schemas.iter_mut().filter(|d| d.name == name && d.span.file == span.file) {
+                    def.template_source = source.clone();
                 }
             }
         }

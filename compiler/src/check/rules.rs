@@ -186,6 +186,17 @@ impl Checker<'_> {
             if let Some(m) = ref_of(field(&svc, "model")) {
                 uses.push((m, span(&svc, "model", self.decl_span(sid)), "served".into()));
             }
+            // A/B variants serve their own models.
+            if let Some((kind, Some(p))) = variant(self, field(&svc, "rollout")) {
+                if let (true, Some(Value::Map(vs))) = (kind == "ab", p.get("variants")) {
+                    let at = span(&p, "variants", self.decl_span(sid));
+                    for v in vs.values() {
+                        if let Some(m) = ref_of(v.as_record().and_then(|r| r.get("model"))) {
+                            uses.push((m, at, "served by an A/B variant".into()));
+                        }
+                    }
+                }
+            }
         }
         for (pid, p) in self.active_of("pipeline") {
             for f in ["dataset", "base", "produces"] {
@@ -197,12 +208,38 @@ impl Checker<'_> {
             let Some(per_node) = self.record(pool, Span::default()).and_then(|r| int(&r, "gpus_per_node")) else {
                 continue;
             };
+            let max_nodes =
+                self.record(pool, Span::default()).and_then(|r| range(&r, "nodes")).map_or(f64::INFINITY, |r| r.1);
+            let needed = (gpus as f64 / per_node as f64).ceil();
+            if needed > max_nodes {
+                let msg =
+                    format!("the job needs {needed} nodes of `{}`, which has at most {max_nodes}", self.addr(pool));
+                self.error(
+                    Diagnostic::error(codes::TENSOR_PARALLEL, span(&p, "gpus", self.decl_span(pid)), msg)
+                        .with_help("raise the pool's nodes.max, or lower gpus"),
+                );
+            }
             if gpus > per_node && gpus % per_node != 0 {
                 let msg = format!("a multi-node job takes whole nodes: {gpus} GPUs is not a multiple of the {per_node} per node of `{}`", self.addr(pool));
                 self.error(Diagnostic::error(codes::TENSOR_PARALLEL, span(&p, "gpus", self.decl_span(pid)), msg));
             }
         }
         for (d, at, what) in uses {
+            if let Some((true, store)) = s3(self, d) {
+                let named = self
+                    .record(store, Span::default())
+                    .is_some_and(|st| matches!(field(&st, "bucket"), Some(Value::Str(_))));
+                if !named {
+                    let msg = format!(
+                        "`{}` ({what}) lives in `{}`, which has no bucket name",
+                        self.addr(d),
+                        self.addr(store)
+                    );
+                    self.error(Diagnostic::error(codes::ARTIFACT_STORE, at, msg).with_help(
+                        "set `bucket = \"…\"` on the storage: the pods are given s3://BUCKET/PATH at build time",
+                    ));
+                }
+            }
             if let Some((false, store)) = s3(self, d) {
                 let msg =
                     format!("`{}` ({what}) lives in `{}`, which is not S3 storage", self.addr(d), self.addr(store));
@@ -545,7 +582,7 @@ impl Checker<'_> {
                 let at = span(a, "when", self.decl_span(sid));
                 self.error(
                     Diagnostic::error(codes::AUTOSCALE_SHAPE, at, "an autoscaler needs `signal > value`, or several joined with `||`")
-                        .with_help("each comparison becomes a KEDA trigger whose threshold is the value per replica; write `metric.queue_depth > 8 || …`"),
+                        .with_help("each comparison becomes a KEDA trigger (per replica for queue depth and rates, as is for latencies and ratios); write `metric.queue_depth > 8 || …`"),
                 );
             }
         }

@@ -23,11 +23,20 @@ pub struct Scope {
     pub pipeline: Option<String>,
     /// Range of `rate()` windows.
     pub window: &'static str,
+    /// Pod-name prefix for per-pod (DCGM) signals, when it differs from the Service.
+    pub pods: Option<String>,
 }
 
 impl Scope {
     pub fn service(engine: Engine, namespace: &str, service: &str) -> Scope {
-        Scope { engine, namespace: namespace.into(), service: Some(service.into()), pipeline: None, window: "5m" }
+        Scope {
+            engine,
+            namespace: namespace.into(),
+            service: Some(service.into()),
+            pipeline: None,
+            window: "5m",
+            pods: None,
+        }
     }
     /// Every workload of a service (one, or one per A/B variant).
     pub fn workloads(engine: Engine, namespace: &str, names: &[String]) -> Scope {
@@ -45,6 +54,9 @@ impl Scope {
         format!("{{{}}}", parts.join(","))
     }
     fn pod_sel(&self) -> String {
+        if let Some(p) = &self.pods {
+            return format!("{{namespace=\"{}\",pod=~\"{p}-.*\"}}", self.namespace);
+        }
         match &self.service {
             Some(s) if s.contains('|') => format!("{{namespace=\"{}\",pod=~\"({s})-.*\"}}", self.namespace),
             Some(s) => format!("{{namespace=\"{}\",pod=~\"{s}-.*\"}}", self.namespace),

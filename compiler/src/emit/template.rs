@@ -2,12 +2,13 @@
 //! rendered to `rendered/<schema>/<instance>.<ext>`.
 //!
 //! Takes: the IR's [`Rendered`] instances (the template text was read at check time,
-//! through the World). Gives: the rendered files. Handlebars runs in
-//! strict mode (a missing field is an error, not an empty string) and never HTML-escapes;
-//! instead every `{{value}}` is escaped by a serializer for the target format, chosen from
-//! the template's name: `*.yaml.hbs`/`*.yml.hbs` (a YAML scalar), `*.json.hbs` (a JSON
-//! value), `*.tf.hbs`/`*.hcl.hbs` (an HCL string); anything else is rejected, because text
-//! with no known syntax cannot be escaped safely. Use `{{{raw}}}` to opt out deliberately.
+//! through the World). Gives: the rendered files. Handlebars runs in strict mode (a missing
+//! field is an error, not an empty string) and never HTML-escapes. Instead every string in
+//! the data is serialised for the target format before rendering, chosen from the template's
+//! name: `*.yaml.hbs`/`*.yml.hbs` and `*.json.hbs` (a double-quoted JSON string, also valid
+//! YAML), `*.tf.hbs`/`*.hcl.hbs` (an HCL string with `${` escaped). So `{{x}}` and `{{{x}}}`
+//! both insert the escaped literal, while numbers and booleans keep their type. Any other
+//! name is rejected at check time: text with no known syntax cannot be escaped safely.
 
 use super::Artifact;
 use crate::diag::{codes, Diagnostic};

@@ -331,8 +331,8 @@ impl<'a> Lexer<'a> {
         // Text on the line of the opening quotes is kept as is; the dedent applies from the
         // next line on.
         let mut at_line_start = false;
-        if triple && self.peek(0) == Some(b'\n') {
-            self.pos += 1;
+        if triple && matches!((self.peek(0), self.peek(1)), (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n'))) {
+            self.pos += if self.peek(0) == Some(b'\r') { 2 } else { 1 };
             at_line_start = true;
         }
         let mut text = String::new();

@@ -182,6 +182,11 @@ fn network_policy(stack: &Stack, p: &Pipeline) -> Obj {
             }),
             egress: Some(vec![
                 super::dns_egress(),
+                // Prometheus, where eval gates are read.
+                k8s_openapi::api::networking::v1::NetworkPolicyEgressRule {
+                    to: Some(vec![super::namespace_peer("monitoring")]),
+                    ports: None,
+                },
                 NetworkPolicyEgressRule {
                     to: None,
                     ports: Some(vec![NetworkPolicyPort {
@@ -250,6 +255,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
                 namespace: stack.namespace.clone(),
                 service: None,
                 pipeline: Some(p.meta.name.clone()),
+                pods: None,
                 window: "5m",
             };
             let doc = serde_json::json!({ "condition": promql::describe(g), "promql": promql::holds(g, &scope) });

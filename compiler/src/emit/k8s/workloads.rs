@@ -675,7 +675,11 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
                     let t = format!("{name}-promote");
                     let count = ((*preview_s / 60).max(1)) as i32;
                     // The new version answers on the preview Service until it is promoted.
-                    let preview_scope = Scope::service(svc.engine, &stack.namespace, &format!("{name}-preview"));
+                    // Rollout pods are named after the Rollout, whichever Service points at them.
+                    let preview_scope = Scope {
+                        pods: Some(name.clone()),
+                        ..Scope::service(svc.engine, &stack.namespace, &format!("{name}-preview"))
+                    };
                     objs.push(analysis(
                         stack,
                         svc,
@@ -740,7 +744,7 @@ fn ab(
         let template = pod_template(stack, svc, model, &name, &config, items);
         objs.push(deployment(stack, svc, &name, replicas, template, sources));
         // Each variant scales on its own share of the traffic.
-        let share = |n: u32| ((f64::from(n) * v.weight).ceil() as u32).max(1);
+        let share = |n: u32| if n == 0 { 0 } else { ((f64::from(n) * v.weight).ceil() as u32).max(1) };
         if let Some(a) = autoscaler(
             stack,
             svc,
