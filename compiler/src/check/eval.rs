@@ -101,7 +101,6 @@ pub struct Checker<'a> {
     group_busy: Vec<bool>,
     pub decls: Vec<DeclInst>,
     pub user_evals: HashSet<String>,
-    pub used: HashSet<(ModuleId, String)>,
     /// The declaration body being evaluated (asserts are allowed only at its top).
     decl_body: Option<Span>,
 }
@@ -152,7 +151,6 @@ impl<'a> Checker<'a> {
             group_busy: vec![false; prog.groups.len()],
             decls: Vec::new(),
             user_evals,
-            used: HashSet::new(),
             decl_body: None,
         }
     }
@@ -1095,7 +1093,6 @@ impl<'a> Checker<'a> {
     pub fn lookup(&mut self, module: ModuleId, name: &str) -> Option<(Name, Span, ModuleId)> {
         let prog = self.prog;
         if let Some(n) = prog.module(module).names.get(name) {
-            self.used.insert((module, name.to_string()));
             return Some((n.0, n.1, module));
         }
         prog.modules
@@ -1234,7 +1231,6 @@ impl<'a> Checker<'a> {
     }
 
     fn lookup_in(&mut self, module: ModuleId, name: &str) -> Option<Name> {
-        self.used.insert((module, name.to_string()));
         self.prog.module(module).names.get(name).map(|n| n.0)
     }
 

@@ -147,10 +147,7 @@ fn job_spec(stack: &Stack, p: &Pipeline, gate: Option<&str>) -> JobSpec {
 /// Jobs read their data and write their model through HTTPS (S3, registries) and DNS; they
 /// accept no connections.
 fn network_policy(stack: &Stack, p: &Pipeline) -> Obj {
-    use k8s_openapi::api::networking::v1::{
-        NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyPort, NetworkPolicySpec,
-    };
-    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicySpec};
     let name = format!("{}-allow", p.meta.name);
     let np = NetworkPolicy {
         metadata: object_meta(stack, &p.meta, &name),
@@ -183,18 +180,8 @@ fn network_policy(stack: &Stack, p: &Pipeline) -> Obj {
             egress: Some(vec![
                 super::dns_egress(),
                 // Prometheus, where eval gates are read.
-                k8s_openapi::api::networking::v1::NetworkPolicyEgressRule {
-                    to: Some(vec![super::namespace_peer("monitoring")]),
-                    ports: None,
-                },
-                NetworkPolicyEgressRule {
-                    to: None,
-                    ports: Some(vec![NetworkPolicyPort {
-                        port: Some(IntOrString::Int(443)),
-                        protocol: Some("TCP".into()),
-                        ..Default::default()
-                    }]),
-                },
+                NetworkPolicyEgressRule { to: Some(vec![super::namespace_peer("monitoring")]), ports: None },
+                super::https_egress(),
             ]),
         }),
     };

@@ -119,6 +119,18 @@ pub fn dns_egress() -> NetworkPolicyEgressRule {
     }
 }
 
+/// Egress to HTTPS anywhere: object storage, model hubs, STS.
+pub fn https_egress() -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: None,
+        ports: Some(vec![NetworkPolicyPort {
+            port: Some(IntOrString::Int(443)),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
+    }
+}
+
 /// Default deny for every pod of the namespace, with DNS the only egress.
 fn default_deny(stack: &Stack) -> Obj {
     let meta = stack_meta(stack);

@@ -18,8 +18,7 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::core::v1::*;
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
-    IngressTLS, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
-    ServiceBackendPort,
+    IngressTLS, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec, ServiceBackendPort,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -457,17 +456,7 @@ fn network_policy(stack: &Stack, svc: &Service, select: &str) -> Obj {
             pod_selector: Some(LabelSelector { match_labels: Some(selector(stack, select)), ..Default::default() }),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule { from, ports: Some(ports) }]),
-            egress: Some(vec![
-                super::dns_egress(),
-                NetworkPolicyEgressRule {
-                    to: None,
-                    ports: Some(vec![NetworkPolicyPort {
-                        port: Some(IntOrString::Int(443)),
-                        protocol: Some("TCP".into()),
-                        ..Default::default()
-                    }]),
-                },
-            ]),
+            egress: Some(vec![super::dns_egress(), super::https_egress()]),
         }),
     };
     Obj::new("NetworkPolicy", &name, &np, vec![svc.meta.full_address()])
