@@ -176,7 +176,7 @@ pub fn load(world: &dyn World, root: &Path, params: &[(String, String)]) -> (Pro
     for (k, v) in params {
         let file = l.prog.sources.add(SourceFile::new(format!("--param {k}"), v.clone()));
         let lexed = syntax::lexer::lex(file, v);
-        let (expr, _) = syntax::parser::parse_expr(file, &lexed.tokens, v.len());
+        let (expr, _) = syntax::parser::parse_expr(file, &lexed.tokens, v);
         l.prog
             .cli_params
             .insert(k.clone(), CliParam { raw: v.clone(), expr: if lexed.diags.is_empty() { expr } else { None } });

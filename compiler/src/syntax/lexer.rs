@@ -16,10 +16,9 @@ pub struct Lexed {
     pub diags: Vec<Diagnostic>,
 }
 
+/// Deepest nesting of interpolations (`"${"${…}"}"`): the lexer recurses on them, so it bounds
+/// them itself. Brackets are bounded by the parser (`parser::MAX_DEPTH`).
 const MAX_NESTING: usize = 64;
-/// Deepest bracket nesting accepted; far beyond any real stack, and it keeps every later
-/// stage's recursion bounded.
-pub const MAX_DEPTH: usize = 64;
 
 pub fn lex(file: FileId, text: &str) -> Lexed {
     let mut lx = Lexer {
@@ -27,7 +26,7 @@ pub fn lex(file: FileId, text: &str) -> Lexed {
         src: text.as_bytes(),
         text,
         pos: 0,
-        depth: 0,
+        unclosed_reported: false,
         out: Vec::new(),
         comments: Vec::new(),
         diags: Vec::new(),
@@ -41,7 +40,8 @@ struct Lexer<'a> {
     src: &'a [u8],
     text: &'a str,
     pos: usize,
-    depth: usize,
+    /// An unclosed interpolation was reported (nested ones are not reported again).
+    unclosed_reported: bool,
     out: Vec<Spanned>,
     comments: Vec<Comment>,
     diags: Vec<Diagnostic>,
@@ -125,22 +125,6 @@ impl<'a> Lexer<'a> {
                             braces += 1;
                         } else if *op == "}" {
                             braces = braces.saturating_sub(1);
-                        }
-                        // Brackets deeper than MAX_DEPTH are reported once and dropped.
-                        if matches!(*op, "{" | "[" | "(") {
-                            self.depth += 1;
-                            if self.depth > MAX_DEPTH {
-                                if self.depth == MAX_DEPTH + 1 {
-                                    let msg = format!("brackets nest more than {MAX_DEPTH} levels deep");
-                                    self.error(codes::SYNTAX, start, self.pos, msg);
-                                }
-                                continue;
-                            }
-                        } else if matches!(*op, "}" | "]" | ")") {
-                            self.depth = self.depth.saturating_sub(1);
-                            if self.depth >= MAX_DEPTH {
-                                continue;
-                            }
                         }
                         self.push(Token::Op(op), start);
                     } else {
@@ -424,7 +408,11 @@ impl<'a> Lexer<'a> {
                         return;
                     }
                     if !self.code(1, nesting + 1) {
-                        self.error(codes::UNTERMINATED_STRING, s, s + 2, "interpolation is never closed with `}`");
+                        // Reported once, at the innermost: the enclosing ones end with it.
+                        if !self.unclosed_reported {
+                            self.unclosed_reported = true;
+                            self.error(codes::UNTERMINATED_STRING, s, s + 2, "interpolation is never closed with `}`");
+                        }
                         return;
                     }
                     text_start = self.pos;

@@ -17,7 +17,7 @@ pub struct Parsed {
 
 pub fn parse_file(file: FileId, text: &str) -> Parsed {
     let lexed = lexer::lex(file, text);
-    let (tree, mut diags) = parser::parse(file, &lexed.tokens, text.len());
+    let (tree, mut diags) = parser::parse(file, &lexed.tokens, text);
     let mut all = lexed.diags;
     all.append(&mut diags);
     Parsed { file: tree, comments: lexed.comments, diags: all }
