@@ -12,6 +12,7 @@ pub mod diag;
 #[cfg(feature = "emit")]
 pub mod emit;
 pub mod fmt;
+pub mod ide;
 pub mod ir;
 pub mod source;
 pub mod syntax;

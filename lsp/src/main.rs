@@ -1,10 +1,8 @@
-//! `aistack-lsp`: the editor side of aistack.
-//!
-//! Today it offers `aistack-lsp diagnostics FILE`, which checks a stack and prints the
-//! `textDocument/publishDiagnostics` params an editor would receive, exactly as the server
-//! will send them. The stdio server itself (tower-lsp) is the language-server issue's work.
+//! `aistack-lsp`: `aistack-lsp` alone serves the Language Server Protocol on stdio (as
+//! `aistack lsp` does); `aistack-lsp diagnostics FILE` checks a stack and prints the
+//! `textDocument/publishDiagnostics` params an editor would receive.
 
-mod convert;
+use aistack_lsp::convert;
 
 use aistack::check;
 use aistack::world::DiskWorld;
@@ -19,6 +17,9 @@ fn uri(path: &Path) -> String {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args == ["lsp"] {
+        return aistack_lsp::run_stdio();
+    }
     let [cmd, file] = args.as_slice() else {
         eprintln!("usage: aistack-lsp diagnostics FILE");
         return ExitCode::from(2);
@@ -53,8 +54,8 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::convert::position;
     use aistack::source::SourceFile;
+    use aistack_lsp::convert::position;
 
     #[test]
     fn columns_count_utf16_code_units() {

@@ -647,21 +647,21 @@ impl<'t> Parser<'t> {
         let operand = |p: &mut Self| if level == 2 { p.range(braces) } else { p.binary(level + 1, braces) };
         let start = self.start();
         let mut lhs = operand(self)?;
-        let mut count = 1;
+        let mut operators = 0;
         while let Some(op) = ops.iter().find(|(s, _)| self.at_op(s)).map(|&(_, o)| o) {
-            if count == MAX_CHAIN {
+            if operators == MAX_CHAIN {
                 return Err(self.chain_too_long());
             }
+            operators += 1;
             self.bump();
             let rhs = operand(self)?;
-            count += 1;
             lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span: self.since(start) };
         }
         Ok(lhs)
     }
 
     fn chain_too_long(&mut self) -> Fail {
-        let msg = format!("more than {MAX_CHAIN} operands, accesses or prefix operators in one chain");
+        let msg = format!("more than {MAX_CHAIN} operators, accesses or prefix operators in one chain");
         self.diags.push(
             Diagnostic::error(codes::SYNTAX, self.here(), msg).with_help("split the chain with `let`s or brackets"),
         );

@@ -1,0 +1,529 @@
+//! Editor queries: pure functions over a checked stack and its semantic index.
+//!
+//! Takes: a [`Workspace`] (the checked program, its [`index::Index`], diagnostics and facts
+//! computed from the lowered stack), a file and a byte offset. Gives: hover text, definition
+//! and reference spans, rename edits, symbols, completions, code actions and inlay hints, as
+//! plain data the language server turns into protocol messages. Nothing here does IO.
+
+pub mod index;
+
+use crate::check::eval::{EVALS, METRICS};
+use crate::check::load::{Name, Program};
+use crate::check::types::{SchemaId, Ty};
+use crate::check::value::ModuleId;
+use crate::diag::Diagnostic;
+use crate::source::{FileId, Span};
+use crate::syntax::ast::{self, ExprKind};
+use crate::world::World;
+use index::{DefKind, Index};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Everything the editor needs about one stack, as `Send` plain data.
+pub struct Workspace {
+    pub prog: Program,
+    pub index: Index,
+    pub diags: Vec<Diagnostic>,
+    /// Derived facts per declaration name span (file, start): instance type and monthly cost
+    /// of a pool, the memory a model needs.
+    pub facts: HashMap<(FileId, u32), String>,
+}
+
+/// Checks the stack rooted at `root` and indexes it.
+pub fn analyze(world: &dyn World, root: &Path, params: &[(String, String)]) -> Workspace {
+    let a = crate::check::check(world, root, params);
+    let index = index::build(&a.prog);
+    let facts = if a.has_errors() { HashMap::new() } else { facts(&a) };
+    Workspace { diags: a.diags, prog: a.prog, index, facts }
+}
+
+fn facts(a: &crate::check::Analysis) -> HashMap<(FileId, u32), String> {
+    let stack = crate::ir::lower(a);
+    let spans: HashMap<String, Span> = a
+        .decls
+        .iter()
+        .filter_map(|d| Some((format!("{}.{}", a.prog.types.schema(d.kind?).name, d.address()), d.name_span)))
+        .collect();
+    let mut out: HashMap<(FileId, u32), String> = HashMap::new();
+    // Instances of one `for` declaration share its name: their facts are listed together.
+    let mut put = |address: String, text: String| {
+        if let Some(s) = spans.get(&address) {
+            let line = if address.contains('[') { format!("`{}`: {text}", address) } else { text };
+            out.entry((s.file, s.start)).and_modify(|t| t.push_str(&format!("\n\n{line}"))).or_insert(line);
+        }
+    };
+    for p in &stack.pools {
+        let monthly = p.price_per_hour * 730.0;
+        put(
+            format!("gpu_pool.{}", p.meta.address),
+            format!(
+                "{} × {} GPU per node on `{}` at ${:.2}/h; worst case {} nodes on demand: ${} per month",
+                p.gpus_per_node,
+                p.gpu,
+                p.instance,
+                p.price_per_hour,
+                p.nodes.1,
+                money(monthly * f64::from(p.nodes.1))
+            ),
+        );
+    }
+    for m in &stack.models {
+        let bytes = m.parameters * precision_bytes(&m.precision);
+        put(
+            format!("model.{}", m.meta.address),
+            format!(
+                "weights {:.1} GiB at {} ({:.3e} parameters)",
+                bytes / f64::from(1u32 << 30),
+                m.precision,
+                m.parameters
+            ),
+        );
+    }
+    out
+}
+
+fn precision_bytes(p: &str) -> f64 {
+    match p {
+        "fp32" => 4.0,
+        "fp8" | "int8" => 1.0,
+        "int4" => 0.5,
+        _ => 2.0,
+    }
+}
+
+fn money(x: f64) -> String {
+    let whole = x.round() as i64;
+    let s = whole.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{}{out}", if whole < 0 { "-" } else { "" })
+}
+
+impl Workspace {
+    /// The file loaded from `path` (as the loader named it), if it is part of the stack.
+    pub fn file(&self, name: &str) -> Option<FileId> {
+        self.prog.sources.iter().find(|(_, f)| f.name == name).map(|(id, _)| id)
+    }
+    fn text(&self, file: FileId) -> &str {
+        self.prog.sources.get(file).map_or("", |f| f.text.as_str())
+    }
+    fn is_std_file(&self, file: FileId) -> bool {
+        self.prog.modules.iter().any(|m| m.file == file && m.std)
+    }
+}
+
+pub struct Hover {
+    pub span: Span,
+    pub markdown: String,
+}
+
+pub fn hover(ws: &Workspace, file: FileId, offset: u32) -> Option<Hover> {
+    let d = ws.index.at(file, offset)?;
+    let def = &ws.index.defs[d];
+    let span = ws
+        .index
+        .uses
+        .iter()
+        .filter(|u| u.def == d && u.span.file == file && u.span.start <= offset && offset <= u.span.end)
+        .map(|u| u.span)
+        .next()
+        .unwrap_or(def.span);
+    let mut md = format!("```ai-stack\n{}\n```", def.detail);
+    if let Some(doc) = &def.doc {
+        md.push_str(&format!("\n\n{doc}"));
+    }
+    if let Some(f) = ws.facts.get(&(def.span.file, def.span.start)) {
+        md.push_str(&format!("\n\n{f}"));
+    }
+    Some(Hover { span, markdown: md })
+}
+
+pub fn definition(ws: &Workspace, file: FileId, offset: u32) -> Option<Span> {
+    ws.index.at(file, offset).map(|d| ws.index.defs[d].span)
+}
+
+/// The definition (when `with_def`) and every use of the name under the cursor.
+pub fn references(ws: &Workspace, file: FileId, offset: u32, with_def: bool) -> Vec<Span> {
+    let Some(d) = ws.index.at(file, offset) else { return Vec::new() };
+    let mut out: Vec<Span> = ws.index.uses_of(d).map(|u| u.span).collect();
+    if with_def {
+        out.insert(0, ws.index.defs[d].span);
+    }
+    out
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && crate::syntax::token::Kw::parse(s).is_none()
+}
+
+/// Edits that rename the name under the cursor everywhere, or why it cannot be renamed.
+pub fn rename(ws: &Workspace, file: FileId, offset: u32, new_name: &str) -> Result<Vec<Span>, String> {
+    let d = ws.index.at(file, offset).ok_or("there is no name here")?;
+    let def = &ws.index.defs[d];
+    if !is_ident(new_name) {
+        return Err(format!("`{new_name}` is not a name"));
+    }
+    if def.std || ws.is_std_file(def.span.file) {
+        return Err(format!("`{}` is defined in the standard library", def.name));
+    }
+    if matches!(def.kind, DefKind::Field | DefKind::Variant)
+        && ws.index.defs.iter().any(|x| x.std && x.name == def.name)
+    {
+        return Err(format!("`{}` belongs to a standard-library schema", def.name));
+    }
+    if let Some(m) = def.module {
+        if ws.prog.module(m).names.contains_key(new_name) {
+            return Err(format!("`{new_name}` is already declared in this module"));
+        }
+    }
+    let spans = references(ws, file, offset, true);
+    Ok(spans.into_iter().filter(|s| !ws.is_std_file(s.file)).collect())
+}
+
+#[derive(Clone, Debug)]
+pub struct Symbol {
+    pub name: String,
+    /// The definition kind, or the declaration's kind (`service`).
+    pub kind: String,
+    pub def_kind: DefKind,
+    pub span: Span,
+    pub full: Span,
+}
+
+/// Top-level names of one file, in source order.
+pub fn symbols(ws: &Workspace, file: FileId) -> Vec<Symbol> {
+    let mut out: Vec<Symbol> = ws
+        .index
+        .defs
+        .iter()
+        .filter(|d| d.span.file == file && d.module.is_some())
+        .map(|d| Symbol {
+            name: d.name.clone(),
+            kind: d.detail.split_whitespace().next().unwrap_or("").to_string(),
+            def_kind: d.kind,
+            span: d.span,
+            full: d.full,
+        })
+        .collect();
+    out.sort_by_key(|s| s.span.start);
+    out.dedup_by_key(|s| s.span.start);
+    out
+}
+
+/// Top-level names of every user file whose name contains `query` (case-insensitive).
+pub fn workspace_symbols(ws: &Workspace, query: &str) -> Vec<Symbol> {
+    let q = query.to_lowercase();
+    let mut out = Vec::new();
+    for (id, _) in ws.prog.sources.iter() {
+        if ws.is_std_file(id) {
+            continue;
+        }
+        out.extend(symbols(ws, id).into_iter().filter(|s| s.name.to_lowercase().contains(&q)));
+    }
+    out
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CompletionKind {
+    Field,
+    Variant,
+    Reference,
+    Unit,
+    Signal,
+    Keyword,
+    Kind,
+    Module,
+}
+
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub label: String,
+    pub kind: CompletionKind,
+    pub detail: String,
+    pub doc: Option<String>,
+    /// Text to insert (the label when `None`).
+    pub insert: Option<String>,
+}
+
+const UNITS: &[(&str, &str)] = &[
+    ("ms", "milliseconds"),
+    ("s", "seconds"),
+    ("m", "minutes"),
+    ("h", "hours"),
+    ("d", "days"),
+    ("w", "weeks"),
+    ("GiB", "gibibytes"),
+    ("MiB", "mebibytes"),
+    ("TiB", "tebibytes"),
+    ("GB", "gigabytes"),
+    ("TB", "terabytes"),
+    ("%", "percent"),
+    ("/s", "per second"),
+    ("/h", "per hour"),
+];
+
+const KEYWORDS: &[&str] = &["import", "param", "let", "schema", "enum", "if", "assert", "stack"];
+
+/// Completions at byte `offset` of `file`, whose current text is `text` (the editor's buffer,
+/// which may be newer and half-typed; the workspace was checked from it).
+pub fn completion(ws: &Workspace, file: FileId, offset: u32) -> Vec<Completion> {
+    let text = ws.text(file);
+    let at = (offset as usize).min(text.len());
+    let before = &text[..at];
+    let word_start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let prefix = &before[word_start..];
+    let lead = &before[..word_start];
+    // `metric.` / `eval.`
+    for (ns, names) in [("metric", METRICS), ("eval", EVALS)] {
+        if lead.ends_with(&format!("{ns}.")) {
+            return names
+                .iter()
+                .filter(|n| n.starts_with(prefix))
+                .map(|n| Completion {
+                    label: (*n).to_string(),
+                    kind: CompletionKind::Signal,
+                    detail: crate::check::eval::signal_type(ns, n)
+                        .map_or_else(String::new, |t| format!("{ns}.{n}: {}", ws.prog.types.display(&t))),
+                    doc: None,
+                    insert: None,
+                })
+                .collect();
+        }
+    }
+    // A unit right after a number: `15` → `15m`.
+    if prefix.chars().next().is_some_and(|c| c.is_ascii_digit()) || lead.ends_with(|c: char| c.is_ascii_digit()) {
+        let digits: String = prefix.chars().take_while(|c| c.is_ascii_digit() || *c == '_').collect();
+        return UNITS
+            .iter()
+            .map(|(u, what)| Completion {
+                label: format!("{digits}{u}"),
+                kind: CompletionKind::Unit,
+                detail: (*what).to_string(),
+                doc: None,
+                insert: None,
+            })
+            .collect();
+    }
+    // `import "std/…"`.
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    if line.trim_start().starts_with("import") && line.matches('"').count() == 1 {
+        return crate::world::STDLIB
+            .iter()
+            .filter(|(_, prelude, _)| !prelude)
+            .map(|(name, _, _)| Completion {
+                label: (*name).to_string(),
+                kind: CompletionKind::Module,
+                detail: "standard library module".into(),
+                doc: None,
+                insert: None,
+            })
+            .collect();
+    }
+    let module = ws.prog.modules.iter().position(|m| m.file == file).map(|i| ModuleId(i as u32));
+    let Some(module) = module else { return Vec::new() };
+    let ctx = context(ws, module, at as u32);
+    let value_position = line.contains('=') && !line.trim_end().ends_with('{');
+    match ctx {
+        Some(Ctx { schema, field, .. }) if value_position => {
+            let field_ty = field.and_then(|f| ws.prog.types.schema(schema).field(&f).map(|d| d.ty.clone()));
+            value_completions(ws, module, field_ty.as_ref(), prefix)
+        }
+        Some(Ctx { schema, set, .. }) => {
+            let def = ws.prog.types.schema(schema);
+            def.fields
+                .iter()
+                .filter(|f| !set.contains(&f.name) && f.name.starts_with(prefix))
+                .map(|f| {
+                    let required = f.default.is_none() && !matches!(f.ty, Ty::Opt(_));
+                    Completion {
+                        label: f.name.clone(),
+                        kind: CompletionKind::Field,
+                        detail: format!(
+                            "{}{}",
+                            ws.prog.types.display(&f.ty),
+                            if required { " (required)" } else { "" }
+                        ),
+                        doc: f.doc.clone(),
+                        insert: Some(format!("{} = ", f.name)),
+                    }
+                })
+                .collect()
+        }
+        None => {
+            let mut out: Vec<Completion> = KEYWORDS
+                .iter()
+                .filter(|k| k.starts_with(prefix))
+                .map(|k| Completion {
+                    label: (*k).to_string(),
+                    kind: CompletionKind::Keyword,
+                    detail: "keyword".into(),
+                    doc: None,
+                    insert: None,
+                })
+                .collect();
+            out.extend(ws.prog.std_schemas.iter().filter(|(n, _)| n.starts_with(prefix) && !n.contains('.')).map(
+                |(n, s)| Completion {
+                    label: n.clone(),
+                    kind: CompletionKind::Kind,
+                    detail: "declaration kind".into(),
+                    doc: ws.prog.types.schema(*s).doc.clone(),
+                    insert: None,
+                },
+            ));
+            out.sort_by(|a, b| a.label.cmp(&b.label));
+            out
+        }
+    }
+}
+
+/// Values that fit a field of type `ty`: an enum's variants, declarations of the referenced
+/// kind, booleans.
+fn value_completions(ws: &Workspace, module: ModuleId, ty: Option<&Ty>, prefix: &str) -> Vec<Completion> {
+    let mut out = Vec::new();
+    let ty = ty.map(Ty::strip_opt);
+    match ty {
+        Some(Ty::Enum(e)) => {
+            let def = ws.prog.types.enum_(*e);
+            out.extend(def.variants.iter().filter(|v| v.name.starts_with(prefix)).map(|v| Completion {
+                label: v.name.clone(),
+                kind: CompletionKind::Variant,
+                detail: def.name.clone(),
+                doc: v.doc.clone(),
+                insert: None,
+            }));
+        }
+        Some(Ty::Ref(s)) => out.extend(refs_of(ws, module, *s, prefix)),
+        Some(Ty::Bool) => out.extend(["true", "false"].iter().map(|b| Completion {
+            label: (*b).to_string(),
+            kind: CompletionKind::Keyword,
+            detail: "bool".into(),
+            doc: None,
+            insert: None,
+        })),
+        _ => {}
+    }
+    out
+}
+
+/// Declarations of kind `schema` visible from `module`.
+fn refs_of(ws: &Workspace, module: ModuleId, schema: SchemaId, prefix: &str) -> Vec<Completion> {
+    let m = ws.prog.module(module);
+    let mut out: Vec<Completion> = m
+        .names
+        .iter()
+        .filter_map(|(n, (t, _))| match t {
+            Name::Decl(g) if ws.prog.groups.get(*g).is_some_and(|g| g.kind == Some(schema)) => Some(n),
+            _ => None,
+        })
+        .filter(|n| n.starts_with(prefix))
+        .map(|n| Completion {
+            label: n.clone(),
+            kind: CompletionKind::Reference,
+            detail: ws.prog.types.schema(schema).name.clone(),
+            doc: None,
+            insert: None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.label.cmp(&b.label));
+    out
+}
+
+/// Where the cursor is: the schema of the innermost body around it, the fields set there,
+/// and the field whose value is being written (on its line).
+struct Ctx {
+    schema: SchemaId,
+    set: Vec<String>,
+    field: Option<String>,
+}
+
+fn context(ws: &Workspace, module: ModuleId, at: u32) -> Option<Ctx> {
+    let m = ws.prog.module(module);
+    let inside = |s: Span| s.start < at && at <= s.end.max(s.start + 1);
+    let mut found = None;
+    for e in &m.entries {
+        let ast::Item::Decl(d) = &e.item else { continue };
+        if !inside(d.span) {
+            continue;
+        }
+        let schema = m.names.get(&d.name.name).and_then(|(n, _)| match n {
+            Name::Decl(g) => ws.prog.groups.get(*g).and_then(|g| g.kind),
+            _ => None,
+        })?;
+        found = Some(innermost(ws, schema, &d.body, at));
+    }
+    found
+}
+
+fn innermost(ws: &Workspace, schema: SchemaId, body: &ast::Body, at: u32) -> Ctx {
+    let mut set = Vec::new();
+    let mut field = None;
+    for it in &body.items {
+        if let ast::BodyItem::Field { name, value } = it {
+            set.push(name.name.clone());
+            if name.span.start < at && at <= value.span.end.max(name.span.end + 1) {
+                field = Some(name.name.clone());
+            }
+            let sub = ws.prog.types.schema(schema).field(&name.name).and_then(|f| match f.ty.strip_opt() {
+                Ty::Record(s) => Some(*s),
+                _ => None,
+            });
+            if let (ExprKind::Record(b), Some(s)) = (&value.kind, sub) {
+                if value.span.start < at && at < value.span.end {
+                    return innermost(ws, s, b, at);
+                }
+            }
+        }
+    }
+    Ctx { schema, set, field }
+}
+
+/// A replacement offered by a diagnostic's "did you mean `x`?" help.
+pub struct Action {
+    pub title: String,
+    pub span: Span,
+    pub new_text: String,
+    pub code: &'static str,
+}
+
+pub fn code_actions(ws: &Workspace, file: FileId, start: u32, end: u32) -> Vec<Action> {
+    let mut out = Vec::new();
+    for d in &ws.diags {
+        let Some(span) = d.primary else { continue };
+        if span.file != file || span.end < start || span.start > end {
+            continue;
+        }
+        let Some(help) = &d.help else { continue };
+        if let Some(rest) = help.strip_prefix("did you mean `") {
+            if let Some((s, _)) = rest.split_once('`') {
+                out.push(Action { title: format!("Replace with `{s}`"), span, new_text: s.to_string(), code: d.code });
+            }
+        }
+    }
+    out
+}
+
+/// Inlay hints: after each GPU pool's name, its instance type and worst-case monthly cost.
+pub fn inlay_hints(ws: &Workspace, file: FileId) -> Vec<(u32, String)> {
+    let mut out: Vec<(u32, String)> = ws
+        .index
+        .defs
+        .iter()
+        .filter(|d| d.span.file == file && d.kind == DefKind::Decl && d.detail.starts_with("gpu_pool "))
+        .filter_map(|d| {
+            let fact = ws.facts.get(&(d.span.file, d.span.start))?;
+            let instance = fact.split('`').nth(1)?;
+            let cost = fact.rsplit(": ").next()?;
+            Some((d.span.end, format!(": {instance}, {cost}")))
+        })
+        .collect();
+    out.sort();
+    out
+}
