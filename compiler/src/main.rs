@@ -164,8 +164,9 @@ fn build(file: &Path, out: &Path, params: &[String], format: Format) -> ExitCode
         return ExitCode::from(2);
     }
     if matches!(format, Format::Human) {
+        let mut renderer = render::Renderer::new(&analysis.prog.sources, std::io::stdout().is_terminal());
         for d in &analysis.diags {
-            print!("{}", render::render(d, &analysis.prog.sources, std::io::stdout().is_terminal()));
+            print!("{}", renderer.render(d));
         }
         println!("{}: wrote {} files to {}", shown(file), artifacts.len(), shown(out));
     } else {
@@ -352,8 +353,9 @@ fn report(a: &Analysis, format: Format, color: bool) {
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Human => {
+            let mut renderer = render::Renderer::new(&a.prog.sources, color);
             for d in &a.diags {
-                let _ = write!(out, "{}", render::render(d, &a.prog.sources, color));
+                let _ = write!(out, "{}", renderer.render(d));
             }
             let name = a.prog.sources.get(a.prog.module(a.prog.root).file).map_or("", |f| f.name.as_str());
             let name = render::clean(name);
@@ -379,8 +381,9 @@ fn fmt(file: &Path, check_only: bool) -> ExitCode {
             let mut map = aistack::source::SourceMap::default();
             let body = aistack::source::strip_bom(&text);
             map.add(aistack::source::SourceFile::new(file.display().to_string(), body));
+            let mut renderer = render::Renderer::new(&map, std::io::stderr().is_terminal());
             for d in diags {
-                eprint!("{}", render::render(&d, &map, std::io::stderr().is_terminal()));
+                eprint!("{}", renderer.render(&d));
             }
             eprintln!("{}: not formatted: fix the syntax errors first", shown(file));
             return ExitCode::from(1);

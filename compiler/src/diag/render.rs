@@ -5,11 +5,13 @@
 //! input never reach the terminal: in source lines, messages, labels, help and file names
 //! they are shown as visible stand-ins ([`clean`]), one character for one, so underlines
 //! stay aligned. Spans are passed to ariadne as character offsets for the same reason.
+//! A [`Renderer`] prepares each file once, so many diagnostics into a large file stay cheap.
 
 use super::{Diagnostic, Severity};
 use crate::source::{FileId, SourceMap, Span};
-use ariadne::{Config, IndexType, Label, Report, ReportKind};
+use ariadne::{Cache, Config, IndexType, Label, Report, ReportKind, Source};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ops::Range;
 
 /// The visible stand-in for a character a terminal would act on, or `None` to print it as is.
@@ -49,20 +51,6 @@ fn clean_source(text: &str) -> String {
     out
 }
 
-/// The character offsets of a byte span (clamped to the text, rounded down to characters).
-fn char_range(sources: &SourceMap, span: Span) -> Range<usize> {
-    let Some(f) = sources.get(span.file) else { return 0..0 };
-    let chars = |off: usize| {
-        let mut off = off.min(f.text.len());
-        while !f.text.is_char_boundary(off) {
-            off -= 1;
-        }
-        f.text[..off].chars().count()
-    };
-    let r = span.range();
-    chars(r.start)..chars(r.end)
-}
-
 fn plain(diag: &Diagnostic) -> String {
     let mut s = format!("{}[{}]: {}\n", diag.severity.as_str(), diag.code, clean(&diag.message));
     if let Some(help) = &diag.help {
@@ -71,49 +59,94 @@ fn plain(diag: &Diagnostic) -> String {
     s
 }
 
+/// One diagnostic, rendered on its own (see [`Renderer`] for many).
 pub fn render(diag: &Diagnostic, sources: &SourceMap, color: bool) -> String {
-    let mut out = Vec::new();
-    let Some(span) = diag.primary else {
-        return plain(diag);
-    };
-    let kind = match diag.severity {
-        Severity::Error => ReportKind::Error,
-        Severity::Warning => ReportKind::Warning,
-        Severity::Info => ReportKind::Advice,
-    };
-    let name = |id| sources.get(id).map_or_else(|| "?".to_string(), |f| clean(&f.name).into_owned());
-    let config = Config::default().with_color(color).with_index_type(IndexType::Char);
-    let mut report = Report::build(kind, (name(span.file), char_range(sources, span)))
-        .with_code(diag.code)
-        .with_message(clean(&diag.message))
-        .with_config(config);
-    // ariadne underlines only labelled spans: an unlabelled primary shows its code's title.
-    let title = super::codes::lookup(diag.code).map_or("", |c| c.1);
-    let primary = Label::new((name(span.file), char_range(sources, span)))
-        .with_message(clean(diag.primary_label.as_deref().unwrap_or(title)));
-    report = report.with_label(primary);
-    for label in &diag.labels {
-        report = report.with_label(
-            Label::new((name(label.span.file), char_range(sources, label.span))).with_message(clean(&label.message)),
-        );
-    }
-    if let Some(help) = &diag.help {
-        report = report.with_help(clean(help));
-    }
-    // Only the files this diagnostic points into are handed to ariadne.
-    let mut files: Vec<FileId> = std::iter::once(span.file).chain(diag.labels.iter().map(|l| l.span.file)).collect();
-    files.sort();
-    files.dedup();
-    let cache =
-        ariadne::sources(files.iter().filter_map(|id| sources.get(*id)).map(|f| (name_of(f), clean_source(&f.text))));
-    if report.finish().write(cache, &mut out).is_err() {
-        return plain(diag);
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Renderer::new(sources, color).render(diag)
 }
 
-fn name_of(f: &crate::source::SourceFile) -> String {
-    clean(&f.name).into_owned()
+/// Renders diagnostics against one [`SourceMap`], preparing each file (cleaned text and line
+/// table) once, however many diagnostics point into it.
+pub struct Renderer<'s> {
+    sources: &'s SourceMap,
+    color: bool,
+    files: Files,
+}
+
+/// Prepared files by id: shown name and ariadne source of the cleaned text.
+#[derive(Default)]
+struct Files(HashMap<FileId, (String, Source<String>)>);
+
+impl Cache<FileId> for &Files {
+    type Storage = String;
+    fn fetch(&mut self, id: &FileId) -> Result<&Source<String>, impl std::fmt::Debug> {
+        self.0.get(id).map(|f| &f.1).ok_or("file not prepared")
+    }
+    fn display<'a>(&self, id: &'a FileId) -> Option<impl std::fmt::Display + 'a> {
+        self.0.get(id).map(|f| f.0.clone())
+    }
+}
+
+impl<'s> Renderer<'s> {
+    pub fn new(sources: &'s SourceMap, color: bool) -> Renderer<'s> {
+        Renderer { sources, color, files: Files::default() }
+    }
+
+    pub fn render(&mut self, diag: &Diagnostic) -> String {
+        let Some(span) = diag.primary else {
+            return plain(diag);
+        };
+        let spans = std::iter::once(span).chain(diag.labels.iter().map(|l| l.span));
+        if !spans.clone().all(|s| self.prepare(s.file)) {
+            return plain(diag);
+        }
+        let kind = match diag.severity {
+            Severity::Error => ReportKind::Error,
+            Severity::Warning => ReportKind::Warning,
+            Severity::Info => ReportKind::Advice,
+        };
+        let config = Config::default().with_color(self.color).with_index_type(IndexType::Char);
+        let mut report = Report::build(kind, self.chars(span))
+            .with_code(diag.code)
+            .with_message(clean(&diag.message))
+            .with_config(config);
+        // ariadne underlines only labelled spans: an unlabelled primary shows its code's title.
+        let title = super::codes::lookup(diag.code).map_or("", |c| c.1);
+        let primary = diag.primary_label.as_deref().unwrap_or(title);
+        report = report.with_label(Label::new(self.chars(span)).with_message(clean(primary)));
+        for label in &diag.labels {
+            report = report.with_label(Label::new(self.chars(label.span)).with_message(clean(&label.message)));
+        }
+        if let Some(help) = &diag.help {
+            report = report.with_help(clean(help));
+        }
+        let mut out = Vec::new();
+        if report.finish().write(&self.files, &mut out).is_err() {
+            return plain(diag);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Makes `id` ready for ariadne; false when the map has no such file.
+    fn prepare(&mut self, id: FileId) -> bool {
+        let Some(f) = self.sources.get(id) else { return false };
+        self.files.0.entry(id).or_insert_with(|| (clean(&f.name).into_owned(), Source::from(clean_source(&f.text))));
+        true
+    }
+
+    /// A byte span as ariadne's character offsets. The cleaned text has one character for each
+    /// original one, so the offsets are the original's: line start from ariadne's line table
+    /// (it breaks lines where the compiler does, as only `\n` and CRLF are left) plus column.
+    fn chars(&self, span: Span) -> (FileId, Range<usize>) {
+        let offset = |byte: u32| {
+            let (Some(f), Some((_, source))) = (self.sources.get(span.file), self.files.0.get(&span.file)) else {
+                return 0;
+            };
+            let (line, col) = f.line_col(byte);
+            source.line(line - 1).map_or(0, |l| l.offset() + col - 1)
+        };
+        let r = span.range();
+        (span.file, offset(r.start as u32)..offset(r.end as u32))
+    }
 }
 
 /// One-line summary: `2 errors, 1 warning`.
