@@ -4,19 +4,27 @@
 //! (two spaces per level, continuation lines one level deeper), with `=` aligned across
 //! runs of single-line fields in a block, trailing spaces removed, blank lines collapsed to
 //! one and one final newline. It works on tokens, so it never changes meaning; a file with
-//! syntax errors is left alone.
+//! syntax errors is left alone. Text inside strings and block comments is kept byte for
+//! byte, line endings (`\r` included) too; elsewhere CRLF becomes LF. A leading UTF-8 byte
+//! order mark is kept as it was. One pass settles: `format(format(x)) == format(x)`. Linear
+//! in the input.
 
 use crate::diag::Diagnostic;
 use crate::source::FileId;
 use crate::syntax::lexer::lex;
 use crate::syntax::token::Token;
 
+/// The canonical layout of `text`, or its syntax errors (spans relative to the text after
+/// a leading byte order mark, as [`crate::source::strip_bom`] gives it).
 pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
-    let parsed = crate::syntax::parse_file(FileId(0), text);
+    let body = crate::source::strip_bom(text);
+    let parsed = crate::syntax::parse_file(FileId(0), body);
     if !parsed.diags.is_empty() {
         return Err(parsed.diags);
     }
-    Ok(layout(text))
+    let mut out = text[..text.len() - body.len()].to_string();
+    out.push_str(&layout(body));
+    Ok(out)
 }
 
 struct Line<'a> {
@@ -43,7 +51,8 @@ fn layout(text: &str) -> String {
     let mut last_tok: Vec<Option<&Token>> = vec![None; n];
     let mut tokens_on: Vec<Vec<&Token>> = vec![Vec::new(); n];
     let mut verbatim = vec![false; n];
-    let mut opens_string = vec![false; n];
+    // The line's own line break is inside a string or block comment: kept byte for byte.
+    let mut keep_end = vec![false; n];
     let mut depth = 0usize;
     let mut in_string = 0usize;
     let mut string_start_line = 0usize;
@@ -66,12 +75,7 @@ fn layout(text: &str) -> String {
                 in_string = in_string.saturating_sub(1);
                 let end_line = line_of(span.end as usize);
                 if in_string == 0 {
-                    for v in verbatim.iter_mut().take(end_line + 1).skip(string_start_line + 1) {
-                        *v = true;
-                    }
-                    if end_line > string_start_line {
-                        opens_string[string_start_line] = true;
-                    }
+                    mark(&mut verbatim, &mut keep_end, string_start_line, end_line);
                     last_tok[end_line] = Some(tok);
                 }
             }
@@ -86,10 +90,9 @@ fn layout(text: &str) -> String {
     }
     for c in &lexed.comments {
         let (a, b) = (line_of(c.start as usize), line_of(c.end.saturating_sub(1) as usize));
-        for v in verbatim.iter_mut().take(b + 1).skip(a + 1) {
-            *v = true;
-        }
+        mark(&mut verbatim, &mut keep_end, a, b);
     }
+    let next_depth = next_depths(&depth_at);
     // Lines with only a comment take the depth of the next code line.
     let mut lines: Vec<Line> = Vec::with_capacity(n);
     let mut prev_last: Option<&Token> = None;
@@ -98,7 +101,7 @@ fn layout(text: &str) -> String {
         let start = line_starts[i];
         let end = line_starts.get(i + 1).map_or(text.len(), |e| e - 1);
         let raw = &text[start..end];
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let raw = if keep_end[i] { raw } else { raw.trim_end_matches('\r') };
         if verbatim[i] {
             if last_tok[i].is_some() {
                 prev_last = last_tok[i];
@@ -106,9 +109,9 @@ fn layout(text: &str) -> String {
             lines.push(Line { body: raw, depth: 0, continued: false, field: None, verbatim: true });
             continue;
         }
-        // A line that opens a multi-line string keeps its trailing text: it is string content.
-        let body = if opens_string[i] { raw.trim_start() } else { raw.trim() };
-        let mut d = if depth_at[i] == usize::MAX { next_depth(&depth_at, i).unwrap_or(carry) } else { depth_at[i] };
+        // A line that opens a multi-line string or comment keeps its trailing text: it is content.
+        let body = if keep_end[i] { raw.trim_start() } else { raw.trim() };
+        let mut d = if depth_at[i] == usize::MAX { next_depth[i].unwrap_or(carry) } else { depth_at[i] };
         if let Some(Token::Op("}" | "]" | ")")) = first_tok[i] {
             d = d.saturating_sub(1);
         }
@@ -134,8 +137,29 @@ fn layout(text: &str) -> String {
     render(&lines)
 }
 
-fn next_depth(depth_at: &[usize], i: usize) -> Option<usize> {
-    depth_at.iter().skip(i + 1).find(|d| **d != usize::MAX).copied()
+/// Lines `first + 1 ..= last` are inside one string or comment (kept verbatim); the line
+/// breaks of lines `first .. last` belong to it.
+fn mark(verbatim: &mut [bool], keep_end: &mut [bool], first: usize, last: usize) {
+    for v in verbatim.iter_mut().take(last + 1).skip(first + 1) {
+        *v = true;
+    }
+    for k in keep_end.iter_mut().take(last).skip(first) {
+        *k = true;
+    }
+}
+
+/// For each line, the depth of the next line after it that has a token (`usize::MAX` in
+/// `depth_at` marks lines without one), computed in one backward pass.
+fn next_depths(depth_at: &[usize]) -> Vec<Option<usize>> {
+    let mut out = vec![None; depth_at.len()];
+    let mut next = None;
+    for (i, d) in depth_at.iter().enumerate().rev() {
+        out[i] = next;
+        if *d != usize::MAX {
+            next = Some(*d);
+        }
+    }
+    out
 }
 
 fn render(lines: &[Line]) -> String {

@@ -1,13 +1,20 @@
 //! The `aistack` command line: clap in, library calls, diagnostics out, exit code.
 //!
-//! Exit codes: 0 no errors (warnings allowed), 1 the stack has errors, 2 usage or I/O failure.
+//! Exit codes: 0 no errors (warnings allowed), 1 the stack has errors, 2 usage or I/O failure
+//! (an unreadable root file or `fmt` argument, e.g. a folder, FIFO, device or a file without
+//! read permission, is an I/O failure).
+//!
+//! `build -o DIR` replaces DIR whole, so it refuses unless DIR is absent, empty, or an earlier
+//! output of the same stack (its `manifest.json` names the same root file) holding only the
+//! files that manifest lists; DIR must never hold the stack's own sources. Temporary folders
+//! that a killed build left beside DIR are removed by the next build.
 
 use aistack::check::{self, Analysis};
 use aistack::diag::{self, codes, render};
-use aistack::world::DiskWorld;
+use aistack::world::{DiskWorld, Preread};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -110,11 +117,8 @@ fn run() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if let Err(e) = std::fs::metadata(&file) {
-                eprintln!("error: cannot read {}: {e}", file.display());
-                return ExitCode::from(2);
-            }
-            let analysis = check::check(&DiskWorld, &file, &params);
+            let Some(world) = read_root(&file) else { return ExitCode::from(2) };
+            let analysis = check::check(&world, &file, &params);
             report(&analysis, format, color.unwrap_or_else(|| std::io::stdout().is_terminal()));
             if analysis.has_errors() {
                 ExitCode::from(1)
@@ -128,7 +132,7 @@ fn run() -> ExitCode {
     }
 }
 
-fn build(file: &std::path::Path, out: &std::path::Path, params: &[String], format: Format) -> ExitCode {
+fn build(file: &Path, out: &Path, params: &[String], format: Format) -> ExitCode {
     let params = match parse_params(params) {
         Ok(p) => p,
         Err(e) => {
@@ -136,70 +140,179 @@ fn build(file: &std::path::Path, out: &std::path::Path, params: &[String], forma
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = std::fs::metadata(file) {
-        eprintln!("error: cannot read {}: {e}", file.display());
-        return ExitCode::from(2);
-    }
-    if let Err(why) = replaceable(out) {
-        eprintln!("error: will not write to {}: {why}", out.display());
-        return ExitCode::from(2);
-    }
-    let mut analysis = check::check(&DiskWorld, file, &params);
+    let Some(world) = read_root(file) else { return ExitCode::from(2) };
+    clean_stale_temps(out);
+    let mut analysis = check::check(&world, file, &params);
     if analysis.has_errors() {
         report(&analysis, format, std::io::stdout().is_terminal());
         return ExitCode::from(1);
     }
+    let identity = aistack::emit::identity(&world.path);
+    if let Err(why) = replaceable(out, &source_dirs(&analysis), &identity) {
+        eprintln!("error: will not write to {}: {why}", shown(out));
+        return ExitCode::from(2);
+    }
     let stack = aistack::ir::lower(&analysis);
-    let (artifacts, emit_diags) = aistack::emit::emit(&stack);
+    let (artifacts, emit_diags) = aistack::emit::emit_with_identity(&stack, Some(&identity));
     analysis.diags.extend(emit_diags);
     if analysis.has_errors() {
         report(&analysis, format, std::io::stdout().is_terminal());
         return ExitCode::from(1);
     }
     if let Err(e) = write_tree(out, &artifacts) {
-        eprintln!("error: cannot write {}: {e}", out.display());
+        eprintln!("error: cannot write {}: {e}", shown(out));
         return ExitCode::from(2);
     }
     if matches!(format, Format::Human) {
+        let mut renderer = render::Renderer::new(&analysis.prog.sources, std::io::stdout().is_terminal());
         for d in &analysis.diags {
-            print!("{}", render::render(d, &analysis.prog.sources, std::io::stdout().is_terminal()));
+            print!("{}", renderer.render(d));
         }
-        println!("{}: wrote {} files to {}", file.display(), artifacts.len(), out.display());
+        println!("{}: wrote {} files to {}", shown(file), artifacts.len(), shown(out));
     } else {
         report(&analysis, format, false);
     }
     ExitCode::SUCCESS
 }
 
-/// The output folder is replaced as a whole, so it must be absent, empty, or an earlier
-/// `aistack build` output (it has our `manifest.json`); anything else is refused.
-fn replaceable(out: &std::path::Path) -> Result<(), String> {
-    if !out.exists() {
-        return Ok(());
+/// A path as printed: control characters made visible, like the diagnostics do.
+fn shown(p: &Path) -> String {
+    render::clean(&p.display().to_string()).into_owned()
+}
+
+/// Reads the root file up front: an unreadable one is an I/O failure (exit 2), not a
+/// diagnostic. The text is then served to the loader, so the file is read once.
+fn read_root(file: &Path) -> Option<Preread<'static>> {
+    match aistack::world::read_file(file) {
+        Ok(text) => {
+            let path = file.canonicalize().unwrap_or_else(|_| aistack::world::normalize(file));
+            Some(Preread { inner: &DiskWorld, path, text })
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", shown(file));
+            None
+        }
     }
-    if !out.is_dir() {
+}
+
+/// The folders the stack was read from: every module's and every template's, canonical.
+fn source_dirs(a: &Analysis) -> Vec<PathBuf> {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let mut dirs: Vec<PathBuf> = a.prog.modules.iter().filter_map(|m| m.dir.as_deref().map(canonical)).collect();
+    for s in &a.prog.types.schemas {
+        let Some(template) = &s.template else { continue };
+        let module = a.prog.modules.iter().find(|m| m.file == s.span.file);
+        if let Some(dir) = module.and_then(|m| m.dir.as_ref()) {
+            let path = aistack::world::normalize(&dir.join(template));
+            dirs.extend(path.parent().map(canonical));
+        }
+    }
+    dirs
+}
+
+/// The output folder is replaced as a whole, so it must be absent, empty, or an earlier
+/// output of this stack holding nothing but the files its manifest lists; and it must not
+/// hold any of the stack's sources. Anything else is refused, saying why.
+fn replaceable(out: &Path, sources: &[PathBuf], identity: &str) -> Result<(), String> {
+    let Ok(meta) = std::fs::metadata(out) else {
+        return if out.symlink_metadata().is_ok() { Err("it is a broken symbolic link".into()) } else { Ok(()) };
+    };
+    if !meta.is_dir() {
         return Err("it is not a folder".into());
+    }
+    let canon = out.canonicalize().map_err(|e| e.to_string())?;
+    if let Some(src) = sources.iter().find(|s| s.starts_with(&canon)) {
+        return Err(format!(
+            "it holds the stack's own sources ({}); write the output to a folder of its own, e.g. {}",
+            shown(src),
+            shown(&out.join("out"))
+        ));
     }
     let mut entries = std::fs::read_dir(out).map_err(|e| e.to_string())?;
     if entries.next().is_none() {
         return Ok(());
     }
-    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap_or_default();
-    let ours = serde_json::from_str::<serde_json::Value>(&manifest)
-        .is_ok_and(|v| v.get("aistack").is_some() && v.get("files").is_some());
-    if ours {
-        Ok(())
-    } else {
-        Err("it exists and is not an earlier aistack build output (no aistack manifest.json); it would be replaced whole".into())
+    let listed = earlier_output(out, identity)?;
+    match unlisted_file(out, &listed)? {
+        Some(extra) => Err(format!(
+            "it holds {extra}, which the earlier build did not write; move it away or choose another folder"
+        )),
+        None => Ok(()),
     }
+}
+
+/// The files an earlier build of this stack wrote to `out`, from its `manifest.json`.
+fn earlier_output(out: &Path, identity: &str) -> Result<std::collections::BTreeSet<String>, String> {
+    let not_ours =
+        "it exists and is not an earlier aistack build output (no aistack manifest.json); it would be replaced whole";
+    let text = aistack::world::read_file(&out.join("manifest.json")).map_err(|_| not_ours.to_string())?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| not_ours.to_string())?;
+    let files = v.get("files").and_then(|f| f.as_array()).filter(|_| v.get("aistack").is_some());
+    let Some(files) = files else { return Err(not_ours.into()) };
+    if v.get(aistack::emit::IDENTITY_FIELD).and_then(|i| i.as_str()) != Some(identity) {
+        return Err("it holds the output of another stack (its manifest.json names a different root file); \
+                    delete it first if it may be replaced"
+            .into());
+    }
+    Ok(files.iter().filter_map(|f| f.get("path")?.as_str().map(String::from)).collect())
+}
+
+/// The first entry under `out` (as a `/`-separated relative path) that is neither a folder
+/// nor `manifest.json` nor a file the manifest lists.
+fn unlisted_file(out: &Path, listed: &std::collections::BTreeSet<String>) -> Result<Option<String>, String> {
+    let mut todo = vec![(out.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let kind = entry.file_type().map_err(|e| e.to_string())?;
+            if kind.is_dir() {
+                todo.push((entry.path(), path));
+            } else if !(kind.is_file() && (path == "manifest.json" || listed.contains(&path))) {
+                return Ok(Some(render::clean(&path).into_owned()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `.NAME.aistack-new.PID` and `.NAME.aistack-old.PID` beside `out`, left by a build that was
+/// killed: removed when that process is gone (by `/proc/PID` on Linux, otherwise when older
+/// than an hour).
+fn clean_stale_temps(out: &Path) {
+    let (parent, name) = temp_base(out);
+    let Ok(entries) = std::fs::read_dir(&parent) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let pid = ["new", "old"].iter().find_map(|k| file_name.strip_prefix(&format!(".{name}.aistack-{k}.")));
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !alive(pid, &entry) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn alive(pid: u32, entry: &std::fs::DirEntry) -> bool {
+    if Path::new("/proc/self").exists() {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    age.is_none_or(|a| a < std::time::Duration::from_secs(3600))
+}
+
+/// The folder the temporary trees go in (beside `out`) and `out`'s own name.
+fn temp_base(out: &Path) -> (PathBuf, String) {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    (parent, name)
 }
 
 /// Writes every artifact into a fresh sibling folder, then swaps it into place: readers see
 /// the old tree or the new one, never a mix, and a failure leaves the old tree untouched.
-fn write_tree(out: &std::path::Path, artifacts: &[aistack::emit::Artifact]) -> std::io::Result<()> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
+fn write_tree(out: &Path, artifacts: &[aistack::emit::Artifact]) -> std::io::Result<()> {
+    let (parent, name) = temp_base(out);
     std::fs::create_dir_all(&parent)?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let fresh = parent.join(format!(".{name}.aistack-new.{}", std::process::id()));
     let old = parent.join(format!(".{name}.aistack-old.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&fresh);
@@ -240,21 +353,25 @@ fn report(a: &Analysis, format: Format, color: bool) {
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Human => {
+            let mut renderer = render::Renderer::new(&a.prog.sources, color);
             for d in &a.diags {
-                let _ = write!(out, "{}", render::render(d, &a.prog.sources, color));
+                let _ = write!(out, "{}", renderer.render(d));
             }
             let name = a.prog.sources.get(a.prog.module(a.prog.root).file).map_or("", |f| f.name.as_str());
+            let name = render::clean(name);
             let verdict = if a.has_errors() { "failed" } else { "ok" };
             let _ = writeln!(out, "{name}: {verdict}, {}", render::summary(&a.diags));
         }
     }
 }
 
-fn fmt(file: &PathBuf, check_only: bool) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
+/// Formats `file` in place. A byte order mark is kept as it was, so a file is never
+/// rewritten for that alone.
+fn fmt(file: &Path, check_only: bool) -> ExitCode {
+    let text = match aistack::world::read_file(file) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", file.display());
+            eprintln!("error: cannot read {}: {e}", shown(file));
             return ExitCode::from(2);
         }
     };
@@ -262,11 +379,13 @@ fn fmt(file: &PathBuf, check_only: bool) -> ExitCode {
         Ok(f) => f,
         Err(diags) => {
             let mut map = aistack::source::SourceMap::default();
-            map.add(aistack::source::SourceFile::new(file.display().to_string(), text.clone()));
+            let body = aistack::source::strip_bom(&text);
+            map.add(aistack::source::SourceFile::new(file.display().to_string(), body));
+            let mut renderer = render::Renderer::new(&map, std::io::stderr().is_terminal());
             for d in diags {
-                eprint!("{}", render::render(&d, &map, std::io::stderr().is_terminal()));
+                eprint!("{}", renderer.render(&d));
             }
-            eprintln!("{}: not formatted: fix the syntax errors first", file.display());
+            eprintln!("{}: not formatted: fix the syntax errors first", shown(file));
             return ExitCode::from(1);
         }
     };
@@ -274,16 +393,18 @@ fn fmt(file: &PathBuf, check_only: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if check_only {
-        println!("{}: would be reformatted", file.display());
+        println!("{}: would be reformatted", shown(file));
         return ExitCode::from(1);
     }
-    match write_atomically(file, &formatted) {
+    // Through a symbolic link, the file it points to is rewritten, not the link.
+    let target = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    match write_atomically(&target, &formatted) {
         Ok(()) => {
-            println!("{}: formatted", file.display());
+            println!("{}: formatted", shown(file));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", file.display());
+            eprintln!("error: cannot write {}: {e}", shown(file));
             ExitCode::from(2)
         }
     }
@@ -291,7 +412,7 @@ fn fmt(file: &PathBuf, check_only: bool) -> ExitCode {
 
 /// Writes through a temporary file in the same folder and renames it over the target, so a
 /// crash never leaves a half-written file.
-fn write_atomically(path: &PathBuf, text: &str) -> std::io::Result<()> {
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.aistack-fmt.{}", std::process::id()));

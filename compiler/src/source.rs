@@ -2,9 +2,16 @@
 //!
 //! Takes: file contents read through a [`crate::world::World`]. Gives: [`SourceFile`]s
 //! addressed by [`FileId`], byte [`Span`]s into them and 1-based line/column lookups
-//! (columns count characters, as editors and the JSON output do).
+//! (columns count characters, as editors and the JSON output do). A leading UTF-8 byte order
+//! mark is dropped when a file is read ([`strip_bom`]), so offsets and columns count from the
+//! first character after it, which is what editors show.
 
 use std::ops::Range;
+
+/// `text` without a leading UTF-8 byte order mark (U+FEFF), if it has one.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
 
 /// Index of a file in a [`SourceMap`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

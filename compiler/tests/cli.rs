@@ -1,10 +1,45 @@
-//! The `aistack` binary as a user runs it: exit codes, JSON shape, params, explain, fmt.
+//! The `aistack` binary as a user runs it: exit codes, JSON shape, params, explain, fmt, and
+//! hostile input: FIFOs, folders and unreadable files, byte order marks, output folders that
+//! hold sources or foreign files, and control characters that must not reach a terminal.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 fn aistack(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aistack")).args(args).output().expect("run aistack")
+}
+
+/// Runs aistack and fails the test if it has not exited within 10 s (killing it by PID).
+fn aistack_bounded(args: &[&str]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_aistack"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run aistack");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(out) => out.expect("aistack output"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("aistack {args:?} did not finish within 10 s");
+        }
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn workspace() -> PathBuf {
@@ -149,4 +184,248 @@ fn build_never_replaces_a_folder_it_did_not_write() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "no temporary folders are left behind");
+}
+
+#[test]
+fn fifos_are_refused_without_blocking() {
+    let d = temp_dir("fifo");
+    let root = d.join("root.ai-stack");
+    mkfifo(&root);
+    let r = root.to_str().expect("utf-8");
+    for args in [vec!["check", r], vec!["fmt", r], vec!["fmt", "--check", r], vec!["build", r, "-o", "/nonexistent/o"]]
+    {
+        let out = aistack_bounded(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("cannot read") && text(&out.stderr).contains("not a regular file"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    mkfifo(&d.join("lib.ai-stack"));
+    mkfifo(&d.join("t.yaml.hbs"));
+    let main = d.join("main.ai-stack");
+    std::fs::write(
+        &main,
+        format!("import \"lib.ai-stack\"\n{STACK}schema thing template \"t.yaml.hbs\" {{ a: int }}\n"),
+    )
+    .expect("write");
+    let out = aistack_bounded(&["check", "--format", "json", main.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let at = |code: &str| {
+        let d = v["diagnostics"].as_array().expect("list").iter().find(|d| d["code"] == code).cloned();
+        let d = d.unwrap_or_else(|| panic!("no {code} in {v}"));
+        assert!(d["message"].as_str().is_some_and(|m| m.contains("not a regular file")), "{d}");
+        (d["line"].as_u64(), d["column"].as_u64(), d["end_column"].as_u64())
+    };
+    assert_eq!(at("E0205"), (Some(1), Some(8), Some(22)), "at the import string");
+    assert_eq!(at("E0501"), (Some(3), Some(23), Some(35)), "at the template string");
+}
+
+#[test]
+fn unreadable_root_files_exit_two() {
+    let d = temp_dir("unreadable");
+    std::fs::write(d.join("latin1.ai-stack"), b"stack s { region = \"caf\xe9\" }\n").expect("write");
+    std::os::unix::fs::symlink(d.join("missing.ai-stack"), d.join("dangling.ai-stack")).expect("symlink");
+    let mut cases = vec![
+        (d.clone(), "not a regular file"),
+        (d.join("latin1.ai-stack"), "not UTF-8 text (invalid byte at offset 23)"),
+        (d.join("dangling.ai-stack"), "No such file"),
+        (PathBuf::from("/dev/null"), "not a regular file"),
+    ];
+    // A regular file whose read fails: reading /proc/self/mem at offset 0 is an I/O error.
+    if Path::new("/proc/self/mem").exists() {
+        cases.push((PathBuf::from("/proc/self/mem"), "error"));
+    }
+    let locked = d.join("locked.ai-stack");
+    std::fs::write(&locked, STACK).expect("write");
+    let mut perms = std::fs::metadata(&locked).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o000);
+    std::fs::set_permissions(&locked, perms).expect("chmod");
+    // Root reads it anyway; then it is an ordinary readable file and not a case here.
+    if std::fs::read(&locked).is_err() {
+        cases.push((locked, "Permission denied"));
+    }
+    for (path, why) in cases {
+        let p = path.to_str().expect("utf-8");
+        for args in [vec!["check", p], vec!["build", p, "-o", "/nonexistent/o"], vec!["fmt", p]] {
+            let out = aistack_bounded(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+            let err = text(&out.stderr);
+            assert!(err.starts_with(&format!("error: cannot read {p}: ")) && err.contains(why), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted_and_columns_stay_right() {
+    let d = temp_dir("bom");
+    let main = d.join("main.ai-stack");
+    let bom = "\u{feff}";
+    std::fs::write(&main, format!("{bom}import \"lib.ai-stack\" as lib\n{STACK}let x = nope\n")).expect("write");
+    std::fs::write(d.join("lib.ai-stack"), format!("{bom}let y = 1 + \"a\"\n")).expect("write");
+    let out = aistack_bounded(&["check", "--format", "json", main.to_str().expect("utf-8")]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let codes: Vec<&str> =
+        v["diagnostics"].as_array().expect("list").iter().filter_map(|d| d["code"].as_str()).collect();
+    assert!(!codes.contains(&"E0104"), "a BOM is not a bad character: {v}");
+    let find = |code: &str| v["diagnostics"].as_array().and_then(|l| l.iter().find(|d| d["code"] == code).cloned());
+    let unknown = find("E0201").expect("unknown name");
+    assert_eq!((unknown["line"].as_u64(), unknown["column"].as_u64()), (Some(3), Some(9)));
+    let mismatch = find("E0307").or_else(|| find("E0301")).expect("type error in the import");
+    assert!(mismatch["file"].as_str().is_some_and(|f| f.ends_with("lib.ai-stack")), "{mismatch}");
+    assert_eq!((mismatch["line"].as_u64(), mismatch["column"].as_u64()), (Some(1), Some(9)), "{mismatch}");
+    // fmt keeps the BOM and rewrites the rest.
+    let f = d.join("f.ai-stack");
+    std::fs::write(
+        &f,
+        format!("{bom}stack s {{\ncloud = aws\n region = \"us-east-1\"\ncluster = \"c\"\nnamespace = \"n\"\n}}\n"),
+    )
+    .expect("write");
+    assert_eq!(aistack_bounded(&["fmt", f.to_str().expect("utf-8")]).status.code(), Some(0));
+    let formatted = std::fs::read_to_string(&f).expect("read");
+    assert!(formatted.starts_with("\u{feff}stack s {\n  cloud     = aws\n"), "{formatted:?}");
+    assert_eq!(aistack_bounded(&["fmt", "--check", f.to_str().expect("utf-8")]).status.code(), Some(0));
+    assert_eq!(aistack_bounded(&["check", f.to_str().expect("utf-8")]).status.code(), Some(0));
+}
+
+/// A copy of the llm-chat example in `dir/stack/` with its README, returning the root file.
+fn stack_copy(dir: &Path) -> PathBuf {
+    let src = workspace().join("examples/llm-chat");
+    let stack = dir.join("stack");
+    std::fs::create_dir_all(&stack).expect("mkdir");
+    for e in std::fs::read_dir(&src).expect("example").flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), stack.join(e.file_name())).expect("copy");
+        }
+    }
+    stack.join("main.ai-stack")
+}
+
+const PLANTED: &str = "{\"aistack\": \"0.1.0\", \"files\": []}\n";
+
+#[test]
+fn build_never_replaces_the_stacks_own_sources() {
+    let d = temp_dir("build-sources");
+    let main = stack_copy(&d);
+    let m = main.to_str().expect("utf-8");
+    let before = std::fs::read(&main).expect("read");
+    for dir in [d.join("stack"), d.clone()] {
+        std::fs::write(dir.join("manifest.json"), PLANTED).expect("plant");
+        let out = aistack_bounded(&["build", m, "-o", dir.to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(2), "{}", dir.display());
+        let err = text(&out.stderr);
+        assert!(err.contains("will not write to") && err.contains("the stack's own sources"), "{err}");
+        assert_eq!(std::fs::read(&main).expect("the source is still there"), before);
+        assert!(dir.join("manifest.json").exists());
+    }
+    // A folder inside the stack's folder is fine.
+    let inner = d.join("stack/out");
+    assert_eq!(aistack_bounded(&["build", m, "-o", inner.to_str().expect("utf-8")]).status.code(), Some(0));
+    assert!(inner.join("manifest.json").exists());
+}
+
+#[test]
+fn build_replaces_only_its_own_earlier_output() {
+    let d = temp_dir("build-own");
+    let main = stack_copy(&d);
+    let m = main.to_str().expect("utf-8");
+    let out_dir = d.join("out");
+    let o = out_dir.to_str().expect("utf-8");
+    assert_eq!(aistack_bounded(&["build", m, "-o", o]).status.code(), Some(0));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest")).expect("json");
+    assert!(manifest["root_path_sha256"].as_str().is_some_and(|h| h.len() == 64), "{manifest}");
+    let keys: Vec<&String> = manifest.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["aistack", "stack", "root_path_sha256", "files", "declarations"]);
+    // Rebuilding over its own output works.
+    assert_eq!(aistack_bounded(&["build", m, "-o", o]).status.code(), Some(0));
+    // A file the build did not write is never deleted.
+    let mine = out_dir.join("kubernetes/notes.txt");
+    std::fs::write(&mine, "mine").expect("write");
+    let out = aistack_bounded(&["build", m, "-o", o]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("it holds kubernetes/notes.txt, which the earlier build did not write"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(mine.exists());
+    std::fs::remove_file(&mine).expect("rm");
+    // Another stack's output (same name, other root file) is not replaced.
+    let other = d.join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::copy(&main, other.join("main.ai-stack")).expect("copy");
+    let out = aistack_bounded(&["build", other.join("main.ai-stack").to_str().expect("utf-8"), "-o", o]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("another stack"), "{}", text(&out.stderr));
+    // A planted manifest without the identity is refused too.
+    let planted = d.join("planted");
+    std::fs::create_dir_all(&planted).expect("mkdir");
+    std::fs::write(planted.join("manifest.json"), PLANTED).expect("plant");
+    std::fs::write(planted.join("data.csv"), "1,2").expect("write");
+    assert_eq!(aistack_bounded(&["build", m, "-o", planted.to_str().expect("utf-8")]).status.code(), Some(2));
+    assert!(planted.join("data.csv").exists());
+}
+
+#[test]
+fn build_removes_temporary_folders_of_killed_builds() {
+    let d = temp_dir("build-stale");
+    let main = stack_copy(&d);
+    // PIDs above the kernel's maximum (4194304) are never alive.
+    let stale = [d.join(".out.aistack-new.4999999"), d.join(".out.aistack-old.4999998")];
+    // This test's own PID is alive: its folder is kept. So is another output's.
+    let live = d.join(format!(".out.aistack-new.{}", std::process::id()));
+    let unrelated = d.join(".other.aistack-new.4999999");
+    for p in stale.iter().chain([&live, &unrelated]) {
+        std::fs::create_dir_all(p.join("kubernetes")).expect("mkdir");
+        std::fs::write(p.join("kubernetes/x.yaml"), "x").expect("write");
+    }
+    let out = aistack_bounded(&["build", main.to_str().expect("utf-8"), "-o", d.join("out").to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for p in &stale {
+        assert!(!p.exists(), "{} is removed", p.display());
+    }
+    assert!(live.exists() && unrelated.exists(), "live and unrelated temporary folders are kept");
+}
+
+/// Bytes a terminal would act on: C0 controls other than tab and newline, DEL, C1 controls.
+fn control_bytes(out: &[u8]) -> Vec<String> {
+    let s = text(out);
+    s.chars()
+        .filter(|c| matches!(c, '\0'..='\x08' | '\x0b'..='\x1f' | '\x7f'..='\u{9f}'))
+        .map(|c| format!("{:?}", c))
+        .collect()
+}
+
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    let d = temp_dir("esc");
+    let f = d.join("esc\x1b[1m.ai-stack");
+    let esc = "\x1b]0;pwned\x07\x1b[2J\u{9b}31m\x7f\r\x0b";
+    std::fs::write(
+        &f,
+        format!("{STACK}let x = \"{esc}\" + 1 // {esc}\nlet y = z{esc}\nlet {esc}w = 1\nassert false else \"{esc}\"\n"),
+    )
+    .expect("write");
+    let p = f.to_str().expect("utf-8");
+    let out = aistack_bounded(&["check", p]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(control_bytes(&out.stdout), Vec::<String>::new(), "{}", text(&out.stdout));
+    assert_eq!(control_bytes(&out.stderr), Vec::<String>::new());
+    let shown = text(&out.stdout);
+    assert!(shown.contains("\u{241b}]0;pwned\u{2407}"), "visible stand-ins: {shown}");
+    assert!(shown.contains("assertion failed: \u{241b}"), "{shown}");
+    for args in [vec!["fmt", p], vec!["build", p, "-o", d.join("out").to_str().expect("utf-8")]] {
+        let out = aistack_bounded(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(control_bytes(&out.stdout), Vec::<String>::new(), "{args:?}");
+        assert_eq!(control_bytes(&out.stderr), Vec::<String>::new(), "{args:?}");
+    }
+    // JSON keeps the real text, escaped.
+    let out = aistack_bounded(&["check", "--format", "json", p]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v.to_string().contains("\\u001b]0;pwned"), "{v}");
 }

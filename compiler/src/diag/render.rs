@@ -1,49 +1,152 @@
 //! Human rendering of diagnostics with ariadne.
 //!
 //! Takes: diagnostics and the [`SourceMap`] they point into. Gives: the text the CLI prints
-//! (colour only when asked, so snapshots and pipes stay plain).
+//! (colour only when asked, so snapshots and pipes stay plain). Control characters from the
+//! input never reach the terminal: in source lines, messages, labels, help and file names
+//! they are shown as visible stand-ins ([`clean`]), one character for one, so underlines
+//! stay aligned. Spans are passed to ariadne as character offsets for the same reason.
+//! A [`Renderer`] prepares each file once, so many diagnostics into a large file stay cheap.
 
 use super::{Diagnostic, Severity};
-use crate::source::SourceMap;
-use ariadne::{Config, IndexType, Label, Report, ReportKind};
+use crate::source::{FileId, SourceMap, Span};
+use ariadne::{Cache, Config, IndexType, Label, Report, ReportKind, Source};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
 
-pub fn render(diag: &Diagnostic, sources: &SourceMap, color: bool) -> String {
-    let mut out = Vec::new();
-    let Some(span) = diag.primary else {
-        let mut s = format!("{}[{}]: {}\n", diag.severity.as_str(), diag.code, diag.message);
-        if let Some(help) = &diag.help {
-            s.push_str(&format!("  help: {help}\n"));
+/// The visible stand-in for a character a terminal would act on, or `None` to print it as is.
+/// C0 controls become their Control Pictures (`␛` for ESC, `␇` for BEL), DEL `␡`; C1 controls
+/// and the Unicode line/paragraph separators `�`. Tab and newline are kept.
+fn stand_in(c: char) -> Option<char> {
+    match c {
+        '\t' | '\n' => None,
+        '\0'..='\x1f' => char::from_u32(0x2400 + c as u32),
+        '\x7f' => Some('\u{2421}'),
+        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => Some('\u{fffd}'),
+        _ => None,
+    }
+}
+
+/// `text` with every control character (other than tab and newline) replaced by a visible
+/// stand-in of one character; borrowed when there is nothing to replace.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| stand_in(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().map(|c| stand_in(c).unwrap_or(c)).collect())
+}
+
+/// Source text as shown: [`clean`], except that the `\r` of a CRLF line break is kept so
+/// ariadne counts lines as the compiler does.
+fn clean_source(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            out.push(c);
+        } else {
+            out.push(stand_in(c).unwrap_or(c));
         }
-        return s;
-    };
-    let kind = match diag.severity {
-        Severity::Error => ReportKind::Error,
-        Severity::Warning => ReportKind::Warning,
-        Severity::Info => ReportKind::Advice,
-    };
-    let name = |id| sources.get(id).map_or_else(|| "?".to_string(), |f| f.name.clone());
-    let config = Config::default().with_color(color).with_index_type(IndexType::Byte);
-    let mut report = Report::build(kind, (name(span.file), span.range()))
-        .with_code(diag.code)
-        .with_message(&diag.message)
-        .with_config(config);
-    // ariadne underlines only labelled spans: an unlabelled primary shows its code's title.
-    let title = super::codes::lookup(diag.code).map_or("", |c| c.1);
-    let primary =
-        Label::new((name(span.file), span.range())).with_message(diag.primary_label.as_deref().unwrap_or(title));
-    report = report.with_label(primary);
-    for label in &diag.labels {
-        report =
-            report.with_label(Label::new((name(label.span.file), label.span.range())).with_message(&label.message));
     }
+    out
+}
+
+fn plain(diag: &Diagnostic) -> String {
+    let mut s = format!("{}[{}]: {}\n", diag.severity.as_str(), diag.code, clean(&diag.message));
     if let Some(help) = &diag.help {
-        report = report.with_help(help);
+        s.push_str(&format!("  help: {}\n", clean(help)));
     }
-    let cache = ariadne::sources(sources.iter().map(|(_, f)| (f.name.clone(), f.text.clone())));
-    if report.finish().write(cache, &mut out).is_err() {
-        return format!("{}[{}]: {}\n", diag.severity.as_str(), diag.code, diag.message);
+    s
+}
+
+/// One diagnostic, rendered on its own (see [`Renderer`] for many).
+pub fn render(diag: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+    Renderer::new(sources, color).render(diag)
+}
+
+/// Renders diagnostics against one [`SourceMap`], preparing each file (cleaned text and line
+/// table) once, however many diagnostics point into it.
+pub struct Renderer<'s> {
+    sources: &'s SourceMap,
+    color: bool,
+    files: Files,
+}
+
+/// Prepared files by id: shown name and ariadne source of the cleaned text.
+#[derive(Default)]
+struct Files(HashMap<FileId, (String, Source<String>)>);
+
+impl Cache<FileId> for &Files {
+    type Storage = String;
+    fn fetch(&mut self, id: &FileId) -> Result<&Source<String>, impl std::fmt::Debug> {
+        self.0.get(id).map(|f| &f.1).ok_or("file not prepared")
     }
-    String::from_utf8_lossy(&out).into_owned()
+    fn display<'a>(&self, id: &'a FileId) -> Option<impl std::fmt::Display + 'a> {
+        self.0.get(id).map(|f| f.0.clone())
+    }
+}
+
+impl<'s> Renderer<'s> {
+    pub fn new(sources: &'s SourceMap, color: bool) -> Renderer<'s> {
+        Renderer { sources, color, files: Files::default() }
+    }
+
+    pub fn render(&mut self, diag: &Diagnostic) -> String {
+        let Some(span) = diag.primary else {
+            return plain(diag);
+        };
+        let spans = std::iter::once(span).chain(diag.labels.iter().map(|l| l.span));
+        if !spans.clone().all(|s| self.prepare(s.file)) {
+            return plain(diag);
+        }
+        let kind = match diag.severity {
+            Severity::Error => ReportKind::Error,
+            Severity::Warning => ReportKind::Warning,
+            Severity::Info => ReportKind::Advice,
+        };
+        let config = Config::default().with_color(self.color).with_index_type(IndexType::Char);
+        let mut report = Report::build(kind, self.chars(span))
+            .with_code(diag.code)
+            .with_message(clean(&diag.message))
+            .with_config(config);
+        // ariadne underlines only labelled spans: an unlabelled primary shows its code's title.
+        let title = super::codes::lookup(diag.code).map_or("", |c| c.1);
+        let primary = diag.primary_label.as_deref().unwrap_or(title);
+        report = report.with_label(Label::new(self.chars(span)).with_message(clean(primary)));
+        for label in &diag.labels {
+            report = report.with_label(Label::new(self.chars(label.span)).with_message(clean(&label.message)));
+        }
+        if let Some(help) = &diag.help {
+            report = report.with_help(clean(help));
+        }
+        let mut out = Vec::new();
+        if report.finish().write(&self.files, &mut out).is_err() {
+            return plain(diag);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Makes `id` ready for ariadne; false when the map has no such file.
+    fn prepare(&mut self, id: FileId) -> bool {
+        let Some(f) = self.sources.get(id) else { return false };
+        self.files.0.entry(id).or_insert_with(|| (clean(&f.name).into_owned(), Source::from(clean_source(&f.text))));
+        true
+    }
+
+    /// A byte span as ariadne's character offsets. The cleaned text has one character for each
+    /// original one, so the offsets are the original's: line start from ariadne's line table
+    /// (it breaks lines where the compiler does, as only `\n` and CRLF are left) plus column.
+    fn chars(&self, span: Span) -> (FileId, Range<usize>) {
+        let offset = |byte: u32| {
+            let (Some(f), Some((_, source))) = (self.sources.get(span.file), self.files.0.get(&span.file)) else {
+                return 0;
+            };
+            let (line, col) = f.line_col(byte);
+            source.line(line - 1).map_or(0, |l| l.offset() + col - 1)
+        };
+        let r = span.range();
+        (span.file, offset(r.start as u32)..offset(r.end as u32))
+    }
 }
 
 /// One-line summary: `2 errors, 1 warning`.

@@ -3,7 +3,9 @@
 //! Takes: an [`ir::Stack`]. Gives: [`Artifact`]s (path, bytes, the declarations each came
 //! from) for `kubernetes/` (one YAML per object and a `kustomization.yaml`), `terraform/`,
 //! `serving/<service>/` and user templates, plus `manifest.json` with content hashes. Output
-//! is deterministic: fixed orders, no clocks, no randomness.
+//! is deterministic: fixed orders, no clocks, no randomness. `build` also records the stack's
+//! identity in the manifest ([`identity`]: a hash of the root file's canonical path, so no
+//! machine path is shipped), which is how it recognises its own earlier output.
 
 pub mod hcl;
 pub mod k8s;
@@ -34,8 +36,22 @@ impl Artifact {
     }
 }
 
-/// Everything `build` writes, sorted by path, with `manifest.json` last-added.
+/// The manifest field that holds [`identity`].
+pub const IDENTITY_FIELD: &str = "root_path_sha256";
+
+/// Which stack an output came from: the hex SHA-256 of its root file's canonical path.
+pub fn identity(canonical_root: &std::path::Path) -> String {
+    hex(&Sha256::digest(canonical_root.as_os_str().as_encoded_bytes()))
+}
+
+/// Everything `build` writes, sorted by path, with `manifest.json` last-added; the manifest
+/// carries no identity (see [`emit_with_identity`]).
 pub fn emit(stack: &ir::Stack) -> (Vec<Artifact>, Vec<Diagnostic>) {
+    emit_with_identity(stack, None)
+}
+
+/// [`emit`], with `identity` recorded in `manifest.json` as [`IDENTITY_FIELD`] after `stack`.
+pub fn emit_with_identity(stack: &ir::Stack, identity: Option<&str>) -> (Vec<Artifact>, Vec<Diagnostic>) {
     let mut out = Vec::new();
     let mut diags = Vec::new();
     k8s::emit(stack, &mut out, &mut diags);
@@ -57,7 +73,7 @@ pub fn emit(stack: &ir::Stack) -> (Vec<Artifact>, Vec<Diagnostic>) {
         }
     }
     out.dedup_by(|a, b| a.path == b.path);
-    out.push(manifest(stack, &out));
+    out.push(manifest(stack, &out, identity));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     (out, diags)
 }
@@ -67,7 +83,7 @@ pub fn content_hash(a: &Artifact) -> String {
     hex(&Sha256::digest(&a.bytes))
 }
 
-fn manifest(stack: &ir::Stack, files: &[Artifact]) -> Artifact {
+fn manifest(stack: &ir::Stack, files: &[Artifact], identity: Option<&str>) -> Artifact {
     let mut by_decl: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let entries: Vec<serde_json::Value> = files
         .iter()
@@ -83,12 +99,14 @@ fn manifest(stack: &ir::Stack, files: &[Artifact]) -> Artifact {
             })
         })
         .collect();
-    let doc = serde_json::json!({
-        "aistack": env!("CARGO_PKG_VERSION"),
-        "stack": stack.name,
-        "files": entries,
-        "declarations": by_decl,
-    });
+    let mut doc = serde_json::Map::new();
+    doc.insert("aistack".into(), env!("CARGO_PKG_VERSION").into());
+    doc.insert("stack".into(), stack.name.clone().into());
+    if let Some(id) = identity {
+        doc.insert(IDENTITY_FIELD.into(), id.into());
+    }
+    doc.insert("files".into(), entries.into());
+    doc.insert("declarations".into(), serde_json::json!(by_decl));
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     Artifact::new("manifest.json", text, Vec::new())
