@@ -65,6 +65,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Serve the Language Server Protocol on stdin/stdout (for editors).
+    Lsp,
     /// Print the long explanation of a diagnostic code, e.g. `aistack explain E0403`.
     Explain {
         /// A code such as E0403; without one, list every code.
@@ -129,6 +131,7 @@ fn run() -> ExitCode {
         Command::Build { file, out, params, format } => build(&file, &out, &params, format),
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Explain { code } => explain(code.as_deref()),
+        Command::Lsp => aistack_lsp::run_stdio(),
     }
 }
 
