@@ -5,6 +5,7 @@
 //! `serving/<service>/` and user templates, plus `manifest.json` with content hashes. Output
 //! is deterministic: fixed orders, no clocks, no randomness.
 
+pub mod access;
 pub mod hcl;
 pub mod k8s;
 pub mod promql;
