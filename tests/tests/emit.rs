@@ -175,7 +175,15 @@ service chat {
     let token = env.iter().find(|e| e["name"] == "HF_TOKEN").expect("HF_TOKEN");
     assert!(token.get("value").is_none(), "the secret has no value");
     assert_eq!(token["valueFrom"]["secretKeyRef"]["key"], "hf_token");
-    assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], "s-secrets");
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], "chat-secrets");
+    // The Secret comes from an ExternalSecret reading the Secrets Manager secret Terraform declares.
+    let es = &yaml_docs(&f["kubernetes/externalsecret-chat-secrets.yaml"])[0];
+    assert_eq!(es["spec"]["target"]["name"], "chat-secrets");
+    assert_eq!(es["spec"]["data"][0]["secretKey"], "hf_token");
+    assert_eq!(es["spec"]["data"][0]["remoteRef"]["key"], "aistack/s/hf_token");
+    let tf = &f["terraform/secrets.tf"];
+    assert!(tf.contains(r#"name                    = "aistack/s/hf_token""#), "{tf}");
+    assert!(!tf.contains("aws_secretsmanager_secret_version"), "Terraform never holds a secret value");
     let mode = env.iter().find(|e| e["name"] == "MODE").expect("MODE");
     assert_eq!(mode["value"], "prod");
 }

@@ -170,6 +170,22 @@ impl Checker<'_> {
         self.cdn_rules();
         self.bucket_rules();
         self.artifact_rules();
+        self.identity_rules();
+    }
+
+    /// IRSA puts each role's ARN in a ServiceAccount annotation, which needs the account ID.
+    fn identity_rules(&mut self) {
+        for (id, st) in self.active_of("stack") {
+            let irsa = variant(self, field(&st, "identity")).is_some_and(|v| v.0 == "irsa");
+            if irsa && matches!(field(&st, "account"), None | Some(Value::None)) {
+                let at = span(&st, "identity", self.decl_span(id));
+                self.error(
+                    Diagnostic::error(codes::IRSA_ACCOUNT, at, "`identity = irsa` needs the stack's `account`")
+                        .with_primary_label("IRSA role ARNs are written into ServiceAccount annotations")
+                        .with_help("set `account = \"123456789012\"` (the 12-digit AWS account ID), or use `identity = pod_identity`, which needs no ARN in the manifests"),
+                );
+            }
+        }
     }
 
     /// The emitters stream weights and data from S3 (vLLM's run:ai streamer, job env URIs), and

@@ -66,6 +66,7 @@ declare_codes! {
     ARTIFACT_STORE = "E0413", "model or data set is not in S3 storage";
     TEMPLATE = "E0501", "user template cannot be rendered";
     OUTPUT_CLASH = "E0502", "two declarations produce the same output file";
+    IRSA_ACCOUNT = "E0420", "IRSA needs the stack's AWS account";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

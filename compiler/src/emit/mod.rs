@@ -7,6 +7,7 @@
 //! identity in the manifest ([`identity`]: a hash of the root file's canonical path, so no
 //! machine path is shipped), which is how it recognises its own earlier output.
 
+pub mod access;
 pub mod hcl;
 pub mod k8s;
 pub mod promql;

@@ -589,6 +589,8 @@ pub fn lower(a: &Analysis) -> Stack {
         node_ami: s(&st, "node_ami"),
         node_groups: l.variant(st.get("node_provisioner")) == "node_group",
         gateway: s(&st, "gateway"),
+        irsa: l.variant(st.get("identity")) == "irsa",
+        account: opt_s(&st, "account"),
         secrets,
         storages,
         models,

@@ -42,6 +42,9 @@ pub struct Stack {
     pub node_groups: bool,
     /// Gateway API Gateway for weighted (A/B) routes.
     pub gateway: String,
+    /// Workload identity by IRSA (else EKS Pod Identity), and the account its role ARNs name.
+    pub irsa: bool,
+    pub account: Option<String>,
     /// Names of the secret params; they reach outputs only as references.
     pub secrets: Vec<String>,
     pub storages: Vec<Storage>,

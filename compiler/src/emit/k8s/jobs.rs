@@ -177,12 +177,17 @@ fn network_policy(stack: &Stack, p: &Pipeline) -> Obj {
             } else {
                 Vec::new()
             }),
-            egress: Some(vec![
-                super::dns_egress(),
-                // Prometheus, where eval gates are read.
-                NetworkPolicyEgressRule { to: Some(vec![super::namespace_peer("monitoring")]), ports: None },
-                super::https_egress(),
-            ]),
+            egress: Some(
+                vec![
+                    super::dns_egress(),
+                    // Prometheus, where eval gates are read.
+                    NetworkPolicyEgressRule { to: Some(vec![super::namespace_peer("monitoring")]), ports: None },
+                    super::https_egress(),
+                ]
+                .into_iter()
+                .chain(super::identity::agent_egress(stack))
+                .collect(),
+            ),
         }),
     };
     Obj::new("NetworkPolicy", &name, &np, vec![p.meta.full_address()])
@@ -230,12 +235,6 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
             };
             objs.push(Obj::new("Service", &workers_service(p), &svc, vec![p.meta.full_address()]));
         }
-        let sa = ServiceAccount {
-            metadata: object_meta(stack, &p.meta, name),
-            automount_service_account_token: Some(false),
-            ..Default::default()
-        };
-        objs.push(Obj::new("ServiceAccount", name, &sa, vec![p.meta.full_address()]));
         let gate = p.gate.as_ref().map(|g| {
             let scope = Scope {
                 engine: Engine::Vllm,

@@ -3,9 +3,11 @@
 //!
 //! Takes: the IR. Gives: core objects built as k8s-openapi types and custom resources as
 //! the typed structs of [`crd`], each labelled with the manager, the stack and the
-//! declaration. Secrets appear only as `secretKeyRef`s to the stack's Secret, never as values.
+//! declaration. Secrets appear only as `secretKeyRef`s to the Secret each workload's
+//! ExternalSecret creates ([`identity`]), never as values.
 
 pub mod crd;
+pub mod identity;
 mod jobs;
 mod observe;
 mod pools;
@@ -38,11 +40,6 @@ impl Obj {
             sources,
         }
     }
-}
-
-/// The Secret that holds the stack's secret params (created at apply time, never emitted).
-pub fn secret_name(stack: &Stack) -> String {
-    format!("{}-secrets", crate::ir::lower::dns_name(&stack.name))
 }
 
 /// Metadata for an object of declaration `meta`.
@@ -157,6 +154,7 @@ pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, diags: &mut Vec<Diagnostic>)
     }
     // Node groups carry the same device-plugin labels, so the sharing configs are needed either way.
     pools::sharing_configs(stack, &mut objs);
+    identity::emit(stack, &mut objs);
     workloads::emit(stack, &mut objs, diags);
     jobs::emit(stack, &mut objs);
     observe::emit(stack, &mut objs);

@@ -1,11 +1,11 @@
-//! Serving workloads: for each service a ServiceAccount, the engine ConfigMap, a Deployment
+//! Serving workloads: for each service the engine ConfigMap, a Deployment
 //! or an Argo Rollout (canary / blue-green with analyses compiled from the stack's
 //! conditions), Services, a PodDisruptionBudget, a NetworkPolicy, a KEDA ScaledObject or an
 //! HPA, an Ingress when public, and for A/B one Deployment per variant behind a weighted
-//! HTTPRoute.
+//! HTTPRoute. Pods run as their workload's ServiceAccount ([`identity`](super::identity)).
 
 use super::crd::*;
-use super::{object_meta, secret_name, skip_checks, Obj};
+use super::{object_meta, skip_checks, Obj};
 use crate::diag::{codes, Diagnostic};
 use crate::emit::promql::{self, Scope};
 use crate::emit::serving::{self, CACHE_DIR, CONFIG_DIR};
@@ -114,14 +114,15 @@ pub fn container_security() -> SecurityContext {
     }
 }
 
-fn env_var(stack: &Stack, name: &str, v: &EnvValue) -> EnvVar {
+/// `workload`'s secret params come from the Secret its ExternalSecret creates.
+fn env_var(workload: &str, name: &str, v: &EnvValue) -> EnvVar {
     match v {
         EnvValue::Plain(s) => EnvVar { name: name.into(), value: Some(s.clone()), ..Default::default() },
         EnvValue::Secret(param) => EnvVar {
             name: name.into(),
             value_from: Some(EnvVarSource {
                 secret_key_ref: Some(SecretKeySelector {
-                    name: secret_name(stack),
+                    name: format!("{workload}-secrets"),
                     key: param.clone(),
                     optional: Some(false),
                 }),
@@ -203,7 +204,7 @@ fn pod_template(
             ..Default::default()
         }));
     }
-    env.extend(svc.env.iter().map(|(k, v)| env_var(stack, k, v)));
+    env.extend(svc.env.iter().map(|(k, v)| env_var(name, k, v)));
     let (command, args, health, live) = match svc.engine {
         Engine::Vllm => (None, vec!["--config".to_string(), format!("{CONFIG_DIR}/vllm.yaml")], "/health", "/health"),
         Engine::Triton => (
@@ -274,7 +275,7 @@ fn pod_template(
     PodTemplateSpec {
         metadata: Some(ObjectMeta { labels: Some(labels), annotations: Some(annotations), ..Default::default() }),
         spec: Some(PodSpec {
-            service_account_name: Some(svc.meta.name.clone()),
+            service_account_name: Some(name.to_string()),
             automount_service_account_token: Some(false),
             security_context: Some(pod_security()),
             node_selector: Some(node_selector),
@@ -288,7 +289,7 @@ fn pod_template(
 }
 
 /// checkov checks a serving workload cannot satisfy, with the reason.
-fn workload_skips(stack: &Stack, svc: &Service) -> Vec<(&'static str, String)> {
+fn workload_skips(svc: &Service) -> Vec<(&'static str, String)> {
     let mut skips = Vec::new();
     if !svc.image.contains("@sha256:") {
         skips.push((
@@ -303,8 +304,8 @@ fn workload_skips(stack: &Stack, svc: &Service) -> Vec<(&'static str, String)> {
         skips.push((
             "CKV_K8S_35",
             format!(
-                "the engine reads its credentials from the environment; the value comes from Secret {}",
-                secret_name(stack)
+                "the engine reads its credentials from the environment; service {}'s ExternalSecret syncs the value from AWS Secrets Manager",
+                svc.meta.address
             ),
         ));
     }
@@ -350,7 +351,7 @@ fn deployment(
     sources: Vec<String>,
 ) -> Obj {
     let mut meta = object_meta(stack, &svc.meta, name);
-    skip_checks(&mut meta, &workload_skips(stack, svc));
+    skip_checks(&mut meta, &workload_skips(svc));
     let d = Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {
@@ -402,7 +403,7 @@ fn analysis(
 fn rollout(stack: &Stack, svc: &Service, template: PodTemplateSpec, strategy: RolloutStrategy) -> Obj {
     let name = &svc.meta.name;
     let mut meta = object_meta(stack, &svc.meta, name);
-    skip_checks(&mut meta, &workload_skips(stack, svc));
+    skip_checks(&mut meta, &workload_skips(svc));
     let r = Object {
         api_version: "argoproj.io/v1alpha1",
         kind: "Rollout",
@@ -456,7 +457,12 @@ fn network_policy(stack: &Stack, svc: &Service, select: &str) -> Obj {
             pod_selector: Some(LabelSelector { match_labels: Some(selector(stack, select)), ..Default::default() }),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule { from, ports: Some(ports) }]),
-            egress: Some(vec![super::dns_egress(), super::https_egress()]),
+            egress: Some(
+                [super::dns_egress(), super::https_egress()]
+                    .into_iter()
+                    .chain(super::identity::agent_egress(stack))
+                    .collect(),
+            ),
         }),
     };
     Obj::new("NetworkPolicy", &name, &np, vec![svc.meta.full_address()])
@@ -599,15 +605,6 @@ fn ingress(stack: &Stack, svc: &Service) -> Option<Obj> {
     Some(Obj::new("Ingress", &svc.meta.name, &i, vec![svc.meta.full_address()]))
 }
 
-fn service_account(stack: &Stack, svc: &Service) -> Obj {
-    let sa = ServiceAccount {
-        metadata: object_meta(stack, &svc.meta, &svc.meta.name),
-        automount_service_account_token: Some(false),
-        ..Default::default()
-    };
-    Obj::new("ServiceAccount", &svc.meta.name, &sa, vec![svc.meta.full_address()])
-}
-
 fn config_map(stack: &Stack, svc: &Service, name: &str, data: BTreeMap<String, String>, sources: Vec<String>) -> Obj {
     let cm = ConfigMap { metadata: object_meta(stack, &svc.meta, name), data: Some(data), ..Default::default() };
     Obj::new("ConfigMap", name, &cm, sources)
@@ -618,7 +615,6 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
         let Some(model) = stack.models.get(svc.model) else { continue };
         let name = svc.meta.name.clone();
         let sources = vec![svc.meta.full_address(), model.meta.full_address()];
-        objs.push(service_account(stack, svc));
         if let Rollout::Ab { variants, .. } = &svc.rollout {
             ab(stack, svc, variants, objs, diags);
             continue;

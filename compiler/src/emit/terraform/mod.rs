@@ -4,7 +4,8 @@
 //! `providers.tf`, `variables.tf`, `outputs.tf`, `kms.tf`, `logging.tf`, one file per
 //! declaration with cloud resources (`storage_<ident>.tf`, `cdn_<ident>.tf`,
 //! `waf_<ident>.tf`, `dr_<ident>.tf`, `budget_<ident>.tf`, `pool_<ident>.tf`) and
-//! `audit.tf`. Every file is built from typed [`hcl`](super::hcl) blocks, so it is laid out as
+//! `audit.tf`, and the workloads' IAM roles (`identity_<workload>.tf`, `identity.tf`) and
+//! Secrets Manager secrets (`secrets.tf`). Every file is built from typed [`hcl`](super::hcl) blocks, so it is laid out as
 //! `terraform fmt` lays it out and no user string can start an interpolation. Resources are
 //! valid on the AWS provider 5.100 and 6.x, hardened to pass checkov (where a check cannot
 //! apply, the resource carries a `checkov:skip` comment with the reason), and tagged with the
@@ -16,10 +17,12 @@ mod budget;
 mod cdn;
 mod ctx;
 mod dr;
+mod identity;
 mod kms;
 mod policy;
 mod pools;
 mod providers;
+mod secrets;
 mod storage;
 mod waf;
 
@@ -28,6 +31,11 @@ use super::Artifact;
 use crate::diag::Diagnostic;
 use crate::ir;
 use ctx::{Ctx, TfFile};
+
+/// `s` cut to `max` bytes, kept unique by a hash when cut (AWS name limits).
+pub fn fit(s: &str, max: usize) -> String {
+    ctx::fit(s, max)
+}
 
 pub fn emit(stack: &ir::Stack, out: &mut Vec<Artifact>, _diags: &mut Vec<Diagnostic>) {
     let ctx = Ctx::new(stack);
@@ -48,6 +56,10 @@ pub fn emit(stack: &ir::Stack, out: &mut Vec<Artifact>, _diags: &mut Vec<Diagnos
     for b in &stack.budgets {
         files.push(budget::file(&ctx, b));
     }
+    let workloads = crate::emit::access::workloads(stack);
+    files.extend(workloads.iter().map(|w| identity::file(&ctx, w)));
+    files.extend(identity::shared_file(&ctx, &workloads));
+    files.extend(secrets::file(&ctx, &workloads));
     if stack.node_groups {
         for p in &stack.pools {
             files.push(pools::file(&ctx, p));

@@ -1,16 +1,15 @@
 //! `versions.tf`, `providers.tf`, `variables.tf` and `outputs.tf`.
 //!
-//! Takes: the stack (region, tags, secret params), the extra regions in the [`Ctx`], and the
+//! Takes: the stack (region, tags), the extra regions in the [`Ctx`], and the
 //! variables and outputs the other files ask for. Gives: the Terraform and AWS provider
 //! constraints (valid on the 5.100 provider and on 6.x), the home provider with default tags
 //! (the stack's tags plus `managed-by` and `aistack-stack`), an aliased provider per extra
-//! region, the account and partition data sources, one sensitive variable per secret param
-//! (its value is supplied at apply time and never written here), and the collected
-//! variables and outputs.
+//! region, the account and partition data sources, and the collected variables and outputs.
+//! Secret params are no Terraform inputs: `secrets.tf` declares a Secrets Manager secret
+//! for each, whose value the operator puts in, so no value passes through Terraform or its state.
 
-use super::ctx::{variable, Ctx, TfFile};
+use super::ctx::{Ctx, TfFile};
 use crate::emit::hcl::{Block, Expr};
-use crate::ir::lower::tf_ident;
 use std::collections::BTreeMap;
 
 pub fn versions(ctx: &Ctx) -> TfFile {
@@ -61,11 +60,11 @@ fn label(b: &Block) -> String {
     b.labels.first().cloned().unwrap_or_default()
 }
 
-/// `variables.tf`: the secret params first, in declaration order, then the others by name.
+/// `variables.tf`: the inputs the other files ask for, by name.
 pub fn variables(ctx: &Ctx, files: &[TfFile]) -> TfFile {
     let mut f = TfFile::new(
         "variables.tf",
-        "Inputs the stack cannot know: secrets (supplied at apply time, e.g. TF_VAR_<name>) and the\nnetwork, DNS and certificate facts of the account.",
+        "Inputs the stack cannot know: the network, DNS, certificate and add-on facts of the account.",
         vec![ctx.stack_addr.clone()],
     );
     let mut seen: BTreeMap<String, Block> = BTreeMap::new();
@@ -79,32 +78,8 @@ pub fn variables(ctx: &Ctx, files: &[TfFile]) -> TfFile {
             seen.entry(label(v)).or_insert_with(|| v.clone());
         }
     }
-    for name in &ctx.s.secrets {
-        let var = secret_variable(name, &seen);
-        f.blocks.push(
-            variable(
-                &var,
-                "string",
-                &format!(
-                    "Secret param `{name}`: supplied at apply time (for example TF_VAR_{var}); its value is never written to generated files."
-                ),
-            )
-            .attr("sensitive", Expr::Bool(true))
-            .attr("nullable", Expr::Bool(false)),
-        );
-    }
     f.blocks.extend(seen.into_values());
     f
-}
-
-/// The variable of a secret param: its own name, unless a generated input already has it.
-pub fn secret_variable(name: &str, taken: &BTreeMap<String, Block>) -> String {
-    let var = tf_ident(name);
-    if taken.contains_key(&var) {
-        format!("secret_{var}")
-    } else {
-        var
-    }
 }
 
 pub fn outputs(ctx: &Ctx, files: &[TfFile]) -> TfFile {
