@@ -31,6 +31,12 @@ pub async fn serve_stdio() {
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
 }
 
+/// Runs a query; a panic in it becomes an internal error for this request instead of taking
+/// the server down (it is printed on stderr, which the editor shows in its log).
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| Error::internal_error())
+}
+
 fn path_of(uri: &Uri) -> Option<PathBuf> {
     uri.to_file_path().map(|p| p.into_owned())
 }
@@ -203,7 +209,7 @@ impl LanguageServer for Backend {
 
     async fn hover(&self, p: HoverParams) -> Result<Option<Hover>> {
         let Some((ws, file, offset)) = self.at(&p.text_document_position_params).await else { return Ok(None) };
-        let Some(h) = ide::hover(&ws, file, offset) else { return Ok(None) };
+        let Some(h) = guarded(|| ide::hover(&ws, file, offset))? else { return Ok(None) };
         let f = ws.prog.sources.get(h.span.file).ok_or_else(Error::internal_error)?;
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: h.markdown }),
@@ -213,12 +219,12 @@ impl LanguageServer for Backend {
 
     async fn goto_definition(&self, p: GotoDefinitionParams) -> Result<Option<GotoDefinitionResponse>> {
         let Some((ws, file, offset)) = self.at(&p.text_document_position_params).await else { return Ok(None) };
-        Ok(ide::definition(&ws, file, offset).and_then(|s| self.location(&ws, s)).map(GotoDefinitionResponse::Scalar))
+        Ok(guarded(|| ide::definition(&ws, file, offset))?.and_then(|s| self.location(&ws, s)).map(GotoDefinitionResponse::Scalar))
     }
 
     async fn references(&self, p: ReferenceParams) -> Result<Option<Vec<Location>>> {
         let Some((ws, file, offset)) = self.at(&p.text_document_position).await else { return Ok(None) };
-        let spans = ide::references(&ws, file, offset, p.context.include_declaration);
+        let spans = guarded(|| ide::references(&ws, file, offset, p.context.include_declaration))?;
         Ok(Some(spans.into_iter().filter_map(|s| self.location(&ws, s)).collect()))
     }
 
@@ -241,7 +247,7 @@ impl LanguageServer for Backend {
 
     async fn rename(&self, p: RenameParams) -> Result<Option<WorkspaceEdit>> {
         let Some((ws, file, offset)) = self.at(&p.text_document_position).await else { return Ok(None) };
-        let spans = ide::rename(&ws, file, offset, &p.new_name).map_err(Error::invalid_params)?;
+        let spans = guarded(|| ide::rename(&ws, file, offset, &p.new_name))?.map_err(Error::invalid_params)?;
         let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
         for s in spans {
             let Some(loc) = self.location(&ws, s) else { continue };
@@ -254,7 +260,7 @@ impl LanguageServer for Backend {
         let Some((ws, file)) = self.workspace(&p.text_document.uri).await else { return Ok(None) };
         let f = ws.prog.sources.get(file).ok_or_else(Error::internal_error)?;
         #[allow(deprecated)]
-        let symbols = ide::symbols(&ws, file)
+        let symbols = guarded(|| ide::symbols(&ws, file))?
             .into_iter()
             .map(|s| DocumentSymbol {
                 name: s.name,
@@ -279,7 +285,7 @@ impl LanguageServer for Backend {
             let Some(uri) = Uri::from_file_path(&path) else { continue };
             let Some((ws, _)) = self.workspace(&uri).await else { continue };
             #[allow(deprecated)]
-            for s in ide::workspace_symbols(&ws, &p.query) {
+            for s in guarded(|| ide::workspace_symbols(&ws, &p.query))? {
                 let Some(location) = self.location(&ws, s.span) else { continue };
                 if seen.insert((location.uri.to_string(), s.span.start)) {
                     out.push(SymbolInformation {
@@ -298,7 +304,7 @@ impl LanguageServer for Backend {
 
     async fn completion(&self, p: CompletionParams) -> Result<Option<CompletionResponse>> {
         let Some((ws, file, offset)) = self.at(&p.text_document_position).await else { return Ok(None) };
-        let items = ide::completion(&ws, file, offset)
+        let items = guarded(|| ide::completion(&ws, file, offset))?
             .into_iter()
             .map(|c| CompletionItem {
                 label: c.label,
@@ -328,7 +334,7 @@ impl LanguageServer for Backend {
         let Some(text) = self.session.doc(&path).or_else(|| std::fs::read_to_string(&path).ok()) else {
             return Ok(None);
         };
-        let Ok(formatted) = aistack::fmt::format(&text) else { return Ok(None) };
+        let Ok(formatted) = guarded(|| aistack::fmt::format(&text))? else { return Ok(None) };
         if formatted == text {
             return Ok(Some(Vec::new()));
         }
@@ -340,7 +346,7 @@ impl LanguageServer for Backend {
         let Some((ws, file)) = self.workspace(&p.text_document.uri).await else { return Ok(None) };
         let f = ws.prog.sources.get(file).ok_or_else(Error::internal_error)?;
         let (start, end) = (session::offset(&f.text, p.range.start), session::offset(&f.text, p.range.end));
-        let actions = ide::code_actions(&ws, file, start, end)
+        let actions = guarded(|| ide::code_actions(&ws, file, start, end))?
             .into_iter()
             .map(|a| {
                 let edit = TextEdit { range: session::range(f, a.span.start, a.span.end), new_text: a.new_text };
@@ -363,7 +369,7 @@ impl LanguageServer for Backend {
         let Some((ws, file)) = self.workspace(&p.text_document.uri).await else { return Ok(None) };
         let f = ws.prog.sources.get(file).ok_or_else(Error::internal_error)?;
         Ok(Some(
-            ide::inlay_hints(&ws, file)
+            guarded(|| ide::inlay_hints(&ws, file))?
                 .into_iter()
                 .map(|(at, label)| InlayHint {
                     position: session::position(f, at),
@@ -382,7 +388,7 @@ impl LanguageServer for Backend {
     async fn semantic_tokens_full(&self, p: SemanticTokensParams) -> Result<Option<SemanticTokensResult>> {
         let Some((ws, file)) = self.workspace(&p.text_document.uri).await else { return Ok(None) };
         let f = ws.prog.sources.get(file).ok_or_else(Error::internal_error)?;
-        Ok(Some(SemanticTokensResult::Tokens(SemanticTokens { result_id: None, data: semantic_tokens(&ws, file, f) })))
+        Ok(Some(SemanticTokensResult::Tokens(SemanticTokens { result_id: None, data: guarded(|| semantic_tokens(&ws, file, f))? })))
     }
 }
 

@@ -2,6 +2,7 @@
 real LSP client (pytest-lsp), with assertions on what each request returns.
 
 Run with `AISTACK_BIN=target/release/aistack pytest tests/lsp` (`.ci/run` does)."""
+import asyncio
 import os
 import pathlib
 import shutil
@@ -229,8 +230,13 @@ async def test_typing_an_example_character_by_character_never_crashes(client: La
         line = text.count("\n")
         col = len(text) - (text.rfind("\n") + 1)
         at = t.Position(line=line, character=col)
-        await client.text_document_completion_async(t.CompletionParams(text_document=doc(uri), position=at))
-        await client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=at))
+        try:
+            await asyncio.wait_for(
+                client.text_document_completion_async(t.CompletionParams(text_document=doc(uri), position=at)), 10)
+            await asyncio.wait_for(
+                client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=at)), 10)
+        except asyncio.TimeoutError:
+            pytest.fail(f"no answer within 10 s after typing {n} characters: ...{text[-80:]!r}")
     # the server is still alive and answers about the whole file
     h = await client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=pos(full, "l40s", 1)))
     assert h is not None and "gpu_pool l40s" in h.contents.value

@@ -278,7 +278,11 @@ pub fn completion(ws: &Workspace, file: FileId, offset: u32) -> Vec<Completion> 
     let text = ws.text(file);
     let at = (offset as usize).min(text.len());
     let before = &text[..at];
-    let word_start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let word_start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let prefix = &before[word_start..];
     let lead = &before[..word_start];
     // `metric.` / `eval.`
