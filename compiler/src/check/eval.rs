@@ -5,6 +5,7 @@
 //! constraints), plus diagnostics. Evaluation is lazy and memoised, so declarations may
 //! appear in any order; a definition that needs itself is reported as a cycle.
 
+use super::budget::{self, is_compound, weight, MAX_ELEMENTS, MAX_STEPS, MAX_STRING};
 use super::load::{Name, Program};
 use super::types::{Dim, EnumId, SchemaId, Ty};
 use super::value::{format_qty, Cond, DeclId, Field, ModuleId, Record, Value};
@@ -103,6 +104,10 @@ pub struct Checker<'a> {
     pub user_evals: HashSet<String>,
     /// The declaration body being evaluated (asserts are allowed only at its top).
     decl_body: Option<Span>,
+    /// Evaluation steps so far, against [`budget::MAX_STEPS`].
+    steps: u64,
+    /// The step budget ran out (reported once).
+    exhausted: bool,
 }
 
 fn enum_in(ty: &Ty) -> Option<EnumId> {
@@ -152,6 +157,8 @@ impl<'a> Checker<'a> {
             decls: Vec::new(),
             user_evals,
             decl_body: None,
+            steps: 0,
+            exhausted: false,
         }
     }
 
@@ -161,6 +168,67 @@ impl<'a> Checker<'a> {
 
     pub fn ty_name(&self, ty: &Ty) -> String {
         self.prog.types.display(ty)
+    }
+
+    // ------------------------------------------------------------------ budget
+
+    /// Counts `n` steps of work; `false` once the step budget is spent (reported once, at
+    /// the expression that crossed it).
+    pub fn charge(&mut self, n: u64, span: Span) -> bool {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps <= MAX_STEPS {
+            return true;
+        }
+        if !self.exhausted {
+            self.exhausted = true;
+            self.error(
+                Diagnostic::error(
+                    codes::EVAL_BUDGET,
+                    span,
+                    format!("evaluation budget exceeded: checking needs more than {MAX_STEPS} steps"),
+                )
+                .with_primary_label("the budget ran out here")
+                .with_help("the stack computes too much at compile time; look for nested loops over large lists"),
+            );
+        }
+        false
+    }
+
+    /// Reports a value over the size limits at `span`.
+    pub fn too_large(&mut self, span: Span, what: String) {
+        self.error(Diagnostic::error(codes::VALUE_TOO_LARGE, span, format!("value too large: {what}")).with_help(
+            format!("values are limited to {MAX_ELEMENTS} elements and strings to {} MiB", MAX_STRING >> 20),
+        ));
+    }
+
+    /// The deep size of `v`, charged to the step budget; `None` once the budget is spent.
+    pub fn measure(&mut self, v: &Value, span: Span) -> Option<u64> {
+        if !is_compound(v) {
+            return Some(1);
+        }
+        let w = weight(v, MAX_ELEMENTS);
+        self.charge(w, span).then_some(w)
+    }
+
+    /// `v`, or `Unknown` with a located error when it is over the element limit.
+    pub fn bounded(&mut self, v: Value, span: Span) -> Value {
+        match self.measure(&v, span) {
+            None => Value::Unknown,
+            Some(w) if w > MAX_ELEMENTS => {
+                self.too_large(span, format!("more than {MAX_ELEMENTS} elements"));
+                Value::Unknown
+            }
+            Some(_) => v,
+        }
+    }
+
+    /// Whether a string of `len` bytes is within the limit; reports it at `span` when not.
+    pub fn bounded_str(&mut self, len: usize, span: Span) -> bool {
+        if len <= MAX_STRING {
+            return true;
+        }
+        self.too_large(span, format!("a string of {len} bytes (the limit is {} MiB)", MAX_STRING >> 20));
+        false
     }
 
     // ------------------------------------------------------------------ top-level items
@@ -539,6 +607,7 @@ impl<'a> Checker<'a> {
                     };
                     let v = self.eval(value, cx, Some(&fd.ty));
                     let v = self.conform(v, &fd.ty, value.span);
+                    let v = if def.std { self.within_limits(fd, v, value.span) } else { v };
                     rec.fields
                         .insert(name.name.clone(), Field { value: v, span: value.span, name_span: Some(name.span) });
                 }
@@ -678,6 +747,51 @@ impl<'a> Checker<'a> {
         Rc::new(rec)
     }
 
+    /// A standard-library field's value, or `Unknown` with a located error when a number in
+    /// it is outside what its field and the emitted outputs can hold: integers are 32-bit
+    /// (ports 1..65535; counts are kept at or above zero by their `where`), percentages 0%..100% (budget alerts may pass
+    /// 100%), durations, sizes and money not negative.
+    fn within_limits(&mut self, fd: &super::types::FieldDef, v: Value, span: Span) -> Value {
+        match self.out_of_limits(&fd.name, &v) {
+            None => v,
+            Some((code, bad, allowed)) => {
+                let shown = self.show(&bad);
+                let msg = if code == codes::NEGATIVE_QUANTITY {
+                    format!("`{}` cannot be negative, found {shown}", fd.name)
+                } else {
+                    format!("{shown} is out of range for `{}`: {allowed}", fd.name)
+                };
+                let mut d = Diagnostic::error(code, span, msg);
+                if matches!(bad, Value::Int(_)) && code == codes::OUT_OF_RANGE && !allowed.starts_with("a port") {
+                    d = d.with_help("Kubernetes and Terraform hold this field as a 32-bit integer");
+                }
+                self.error(d);
+                Value::Unknown
+            }
+        }
+    }
+
+    /// The first number in `v` that the field `name` cannot hold: its code, the number
+    /// and the range allowed.
+    fn out_of_limits(&self, name: &str, v: &Value) -> Option<(&'static str, Value, String)> {
+        let out = |allowed: String| Some((codes::OUT_OF_RANGE, v.clone(), allowed));
+        match v {
+            Value::Int(n) if name == "port" || name.ends_with("_port") => {
+                (!(1..=65_535).contains(n)).then(|| "a port is 1..65535".to_string()).and_then(out)
+            }
+            // Below zero is left to the field's own `where` (every count has one).
+            Value::Int(n) if i32::try_from(*n).is_err() => out(format!("it must be at most {}", i32::MAX)),
+            Value::Ratio(r) if *r < 0.0 || (*r > 1.0 + 1e-9 && name != "alerts") => {
+                out(if name == "alerts" { "a percentage is at least 0%" } else { "a percentage is 0%..100%" }.into())
+            }
+            Value::Qty(x, _) if *x < 0.0 => Some((codes::NEGATIVE_QUANTITY, v.clone(), String::new())),
+            Value::List(xs) => xs.iter().find_map(|x| self.out_of_limits(name, x)),
+            Value::Map(m) => m.values().find_map(|x| self.out_of_limits(name, x)),
+            Value::Range(r) => self.out_of_limits(name, &r.0).or_else(|| self.out_of_limits(name, &r.1)),
+            _ => None,
+        }
+    }
+
     fn schema_module(&self, schema: SchemaId) -> ModuleId {
         let span = self.prog.types.schema(schema).span;
         self.prog.modules.iter().position(|m| m.file == span.file).map_or(self.prog.root, |i| ModuleId(i as u32))
@@ -700,6 +814,25 @@ impl<'a> Checker<'a> {
     // ------------------------------------------------------------------ expressions
 
     pub fn eval(&mut self, e: &Expr, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
+        if !self.charge(1, e.span) {
+            return Value::Unknown;
+        }
+        let v = self.eval_kind(e, cx, expect);
+        match &e.kind {
+            // Expressions that build values are held to the size limits.
+            ExprKind::List(_)
+            | ExprKind::Record(_)
+            | ExprKind::Variant(..)
+            | ExprKind::Range(..)
+            | ExprKind::Binary(..)
+            | ExprKind::Unary(..)
+            | ExprKind::Call(..)
+            | ExprKind::Bind { .. } => self.bounded(v, e.span),
+            _ => v,
+        }
+    }
+
+    fn eval_kind(&mut self, e: &Expr, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
         match &e.kind {
             ExprKind::Error => Value::Unknown,
             ExprKind::Int(n) => Value::Int(*n),
@@ -739,6 +872,9 @@ impl<'a> Checker<'a> {
                     Some(t) => (self.conform(lo, t, a.span), self.conform(hi, t, b.span)),
                     None => (lo, hi),
                 };
+                if !self.same_kind("the bounds of a range", &lo, &hi, e.span) {
+                    return Value::Unknown;
+                }
                 if let (Some(x), Some(y)) = (lo.as_f64(), hi.as_f64()) {
                     if x > y {
                         let msg = format!("range starts above its end ({} > {})", self.show(&lo), self.show(&hi));
@@ -788,6 +924,32 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Whether two values (a range's bounds, an `if`'s branches) have one type; reports
+    /// at `span` when they do not. Unknown values and `none` fit anything.
+    fn same_kind(&mut self, what: &str, a: &Value, b: &Value, span: Span) -> bool {
+        if matches!(a, Value::Unknown | Value::None) || matches!(b, Value::Unknown | Value::None) {
+            return true;
+        }
+        let (ta, tb) = (self.type_of(a), self.type_of(b));
+        if let (Value::Cond(..), _) | (_, Value::Cond(..)) = (a, b) {
+            let logical = |t: &Ty| matches!(t, Ty::Condition | Ty::Bool);
+            if ta == tb || logical(&ta) && logical(&tb) {
+                return true;
+            }
+        }
+        if self.try_conform(b, &ta).is_ok() || self.try_conform(a, &tb).is_ok() {
+            return true;
+        }
+        let code = match (a, b) {
+            (Value::Qty(..) | Value::Ratio(_), Value::Qty(..) | Value::Ratio(_)) => codes::UNIT_MISMATCH,
+            _ => codes::TYPE_MISMATCH,
+        };
+        let (na, nb) = (self.ty_name(&ta), self.ty_name(&tb));
+        let (sa, sb) = (self.show(a), self.show(b));
+        self.error(Diagnostic::error(code, span, format!("{what} have different types: {na} ({sa}) and {nb} ({sb})")));
+        false
+    }
+
     fn eval_string(&mut self, parts: &[StrPart], cx: &mut Ctx) -> Value {
         let mut out = String::new();
         let mut unknown = false;
@@ -797,6 +959,7 @@ impl<'a> Checker<'a> {
                 StrPart::Interp(e) => {
                     let v = self.eval(e, cx, None);
                     match self.interpolate(&v) {
+                        Ok(s) if !self.bounded_str(out.len() + s.len(), e.span) => return Value::Unknown,
                         Ok(s) => out.push_str(&s),
                         Err(None) => unknown = true,
                         Err(Some(d)) => {
@@ -839,35 +1002,92 @@ impl<'a> Checker<'a> {
                     Diagnostic::error(codes::TYPE_MISMATCH, span, format!("a {t} cannot be interpolated into a string"))
                 })));
             }
-            other => self.show(other),
+            other => {
+                let mut out = String::new();
+                if !self.show_into(other, &mut out, MAX_STRING) {
+                    return Err(Some(Box::new(|span| {
+                        Diagnostic::error(codes::VALUE_TOO_LARGE, span, "value too large: it reads as more than 16 MiB")
+                    })));
+                }
+                out
+            }
         })
     }
 
-    /// How a value reads in a message or an interpolation.
+    /// How a value reads in a message, cut after [`budget::SHOW_LIMIT`] bytes.
     pub fn show(&self, v: &Value) -> String {
-        match v {
-            Value::Unknown => "?".into(),
-            Value::None => "none".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Int(n) => n.to_string(),
-            Value::Float(x) => super::value::trim_float(*x),
-            Value::Str(s) => s.to_string(),
-            Value::Qty(x, d) => format_qty(*x, *d),
-            Value::Ratio(r) => format!("{}%", super::value::trim_float(r * 100.0)),
-            Value::Secret(n) => format!("<secret {n}>"),
-            Value::Cond(..) => "<condition>".into(),
-            Value::List(xs) => format!("[{}]", xs.iter().map(|x| self.show(x)).collect::<Vec<_>>().join(", ")),
-            Value::Map(m) => format!(
-                "{{ {} }}",
-                m.iter().map(|(k, x)| format!("{k} = {}", self.show(x))).collect::<Vec<_>>().join(", ")
-            ),
-            Value::Record(_) => "{ … }".into(),
-            Value::Enum(e, i, _) => self.prog.types.enum_(*e).variants[*i].name.clone(),
-            Value::Ref(d) => self.decls[d.0 as usize].address(),
-            Value::Range(r) => format!("{}..{}", self.show(&r.0), self.show(&r.1)),
-            Value::Module(_) => "<module>".into(),
-            Value::Signals(ns) => ns.to_string(),
+        let mut out = String::new();
+        if !self.show_into(v, &mut out, budget::SHOW_LIMIT) {
+            let mut end = budget::SHOW_LIMIT.min(out.len());
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
         }
+        out
+    }
+
+    /// Appends how `v` reads to `out`; `false` (stopping early) once `out` passes `limit` bytes.
+    pub fn show_into(&self, v: &Value, out: &mut String, limit: usize) -> bool {
+        use std::fmt::Write as _;
+        match v {
+            Value::Unknown => out.push('?'),
+            Value::None => out.push_str("none"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Float(x) => out.push_str(&super::value::trim_float(*x)),
+            Value::Str(s) if out.len() + s.len() > limit => return false,
+            Value::Str(s) => out.push_str(s),
+            Value::Qty(x, d) => out.push_str(&format_qty(*x, *d)),
+            Value::Ratio(r) => {
+                let _ = write!(out, "{}%", super::value::trim_float(r * 100.0));
+            }
+            Value::Secret(n) => {
+                let _ = write!(out, "<secret {n}>");
+            }
+            Value::Cond(..) => out.push_str("<condition>"),
+            Value::List(xs) => {
+                out.push('[');
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    if out.len() > limit || !self.show_into(x, out, limit) {
+                        return false;
+                    }
+                }
+                out.push(']');
+            }
+            Value::Map(m) => {
+                out.push_str("{ ");
+                for (i, (k, x)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    let _ = write!(out, "{k} = ");
+                    if out.len() > limit || !self.show_into(x, out, limit) {
+                        return false;
+                    }
+                }
+                out.push_str(" }");
+            }
+            Value::Record(_) => out.push_str("{ … }"),
+            Value::Enum(e, i, _) => out.push_str(&self.prog.types.enum_(*e).variants[*i].name),
+            Value::Ref(d) => out.push_str(&self.decls[d.0 as usize].address()),
+            Value::Range(r) => {
+                if !self.show_into(&r.0, out, limit) {
+                    return false;
+                }
+                out.push_str("..");
+                return self.show_into(&r.1, out, limit);
+            }
+            Value::Module(_) => out.push_str("<module>"),
+            Value::Signals(ns) => out.push_str(ns),
+        }
+        out.len() <= limit
     }
 
     fn eval_record(&mut self, body: &ast::Body, span: Span, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
@@ -1486,6 +1706,10 @@ impl<'a> Checker<'a> {
     /// Checks `v` against `ty`, converting where the language allows (int to float).
     /// Reports a located error and returns `Unknown` when it does not fit.
     pub fn conform(&mut self, v: Value, ty: &Ty, span: Span) -> Value {
+        // Conformance walks lists, maps and ranges: their size is charged to the budget.
+        if matches!(v, Value::List(_) | Value::Map(_) | Value::Range(_)) && self.measure(&v, span).is_none() {
+            return Value::Unknown;
+        }
         match self.try_conform(&v, ty) {
             Ok(Some(converted)) => converted,
             Ok(None) => v,

@@ -4,6 +4,7 @@
 //! declaration instance with its evaluated record) and all diagnostics: syntax, names,
 //! types and units, `where` constraints, `assert`s and the domain rules.
 
+pub mod budget;
 pub mod eval;
 pub mod load;
 pub mod ops;
