@@ -108,6 +108,10 @@ pub struct Checker<'a> {
     steps: u64,
     /// The step budget ran out (reported once).
     exhausted: bool,
+    /// Above zero while type-checking an expression whose value is not used (an untaken
+    /// branch, a short-circuited operand, the body of a loop over nothing): only errors
+    /// that hold whatever the values are reported, see [`Checker::speculate`].
+    speculative: u32,
 }
 
 fn enum_in(ty: &Ty) -> Option<EnumId> {
@@ -159,11 +163,41 @@ impl<'a> Checker<'a> {
             decl_body: None,
             steps: 0,
             exhausted: false,
+            speculative: 0,
         }
     }
 
     pub fn error(&mut self, d: Diagnostic) {
+        // Value-dependent failures are not errors in code whose value is not used:
+        // `xs[0]` in the untaken branch of `if len(xs) > 0 then xs[0] else 0`.
+        let value_dependent = [
+            codes::NOT_FOUND,
+            codes::ARITHMETIC,
+            codes::CONSTRAINT,
+            codes::ASSERT_FAILED,
+            codes::BAD_CALL,
+            codes::OUT_OF_RANGE,
+            codes::NEGATIVE_QUANTITY,
+        ];
+        if self.speculative > 0 && value_dependent.contains(&d.code) {
+            return;
+        }
         self.diags.push(d);
+    }
+
+    /// Type-checks `e` without using its value: names, types, units and kinds are checked,
+    /// failures that depend on the values (an index out of range, a division by zero, a
+    /// `none` field) are not, since the expression is not evaluated for real. Memoised
+    /// lets, params and declarations it reaches are still evaluated in full.
+    pub fn speculate(&mut self, e: &Expr, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
+        self.speculative += 1;
+        let v = self.eval(e, cx, expect);
+        self.speculative -= 1;
+        v
+    }
+
+    pub fn is_speculative(&self) -> bool {
+        self.speculative > 0
     }
 
     pub fn ty_name(&self, ty: &Ty) -> String {
@@ -240,7 +274,9 @@ impl<'a> Checker<'a> {
             None => {}
         }
         self.params.insert((module, entry), Slot::Busy);
+        let saved = std::mem::take(&mut self.speculative);
         let v = self.compute_param(module, entry);
+        self.speculative = saved;
         self.params.insert((module, entry), Slot::Done(v.clone()));
         v
     }
@@ -379,6 +415,7 @@ impl<'a> Checker<'a> {
         }
         self.lets.insert((module, entry), Slot::Busy);
         let prog = self.prog;
+        let saved = std::mem::take(&mut self.speculative);
         let v = match &prog.module(module).entries[entry].item {
             ast::Item::Let(l) => {
                 let mut cx = Ctx::new(module);
@@ -386,6 +423,7 @@ impl<'a> Checker<'a> {
             }
             _ => Value::Unknown,
         };
+        self.speculative = saved;
         self.lets.insert((module, entry), Slot::Done(v.clone()));
         v
     }
@@ -406,7 +444,9 @@ impl<'a> Checker<'a> {
             return None;
         }
         let mut cx = Ctx::new(module);
+        let saved = std::mem::take(&mut self.speculative);
         let v = self.eval(cond, &mut cx, Some(&Ty::Bool));
+        self.speculative = saved;
         let result = match v {
             Value::Bool(b) => Some(b),
             Value::Unknown => None,
@@ -447,6 +487,7 @@ impl<'a> Checker<'a> {
             return Vec::new();
         }
         self.group_busy[gid] = true;
+        let saved = std::mem::take(&mut self.speculative);
         let mut ids = Vec::new();
         let mut make = |this: &mut Self, key: Option<String>, var: Option<(String, Value)>| {
             let id = DeclId(this.decls.len() as u32);
@@ -511,6 +552,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.group_busy[gid] = false;
+        self.speculative = saved;
         self.groups[gid] = Some(ids.clone());
         ids
     }
@@ -540,7 +582,9 @@ impl<'a> Checker<'a> {
             cx.locals.push(v.clone());
         }
         self.decl_body = Some(d.body.span);
+        let saved = std::mem::take(&mut self.speculative);
         let rec = self.eval_body(&d.body, kind, &mut cx, d.name.span);
+        self.speculative = saved;
         let inst = &mut self.decls[id.0 as usize];
         inst.busy = false;
         inst.record = Some(rec.clone());
@@ -567,6 +611,80 @@ impl<'a> Checker<'a> {
             out.extend(self.instances(gid));
         }
         out
+    }
+
+    // ------------------------------------------------------------------ code not evaluated
+
+    /// Type-checks what evaluation never reaches: the body of a `for` declaration over an
+    /// empty collection, param defaults overridden by a value, and the defaults and `where`
+    /// constraints of user schemas and enum payloads (instantiated or not).
+    pub fn check_unevaluated(&mut self) {
+        let prog = self.prog;
+        for gid in 0..prog.groups.len() {
+            let g = &prog.groups[gid];
+            let ast::Item::Decl(d) = &prog.module(g.module).entries[g.entry].item else { continue };
+            let (Some((var, _)), Some(kind)) = (&d.each, g.kind) else { continue };
+            if self.instances(gid).is_empty() {
+                let mut cx = Ctx::new(g.module);
+                cx.locals.push((var.name.clone(), Value::Unknown));
+                self.speculative += 1;
+                self.decl_body = Some(d.body.span);
+                self.eval_body(&d.body, kind, &mut cx, d.name.span);
+                self.decl_body = None;
+                self.speculative -= 1;
+            }
+        }
+        for (mi, m) in prog.modules.iter().enumerate() {
+            for e in &m.entries {
+                let ast::Item::Param(p) = &e.item else { continue };
+                let Some(default) = &p.default else { continue };
+                let mid = ModuleId(mi as u32);
+                let ty = super::load::resolve_type(prog, mid, &p.ty, &mut self.diags);
+                if ty == Ty::Secret {
+                    continue;
+                }
+                let mut cx = Ctx::new(mid);
+                let v = self.speculate(default, &mut cx, Some(&ty));
+                self.speculative += 1;
+                self.conform(v, &ty, default.span);
+                self.speculative -= 1;
+            }
+        }
+        for (i, def) in prog.types.schemas.iter().enumerate() {
+            if !def.std {
+                self.check_schema(SchemaId(i as u32));
+            }
+        }
+    }
+
+    /// A schema's defaults against their types, and its constraints with every field bound
+    /// to a sample value of the field's type.
+    fn check_schema(&mut self, schema: SchemaId) {
+        let prog = self.prog;
+        let def = prog.types.schema(schema);
+        let module = self.schema_module(schema);
+        self.speculative += 1;
+        for fd in &def.fields {
+            if let Some(d) = &fd.default {
+                let v = self.eval(d, &mut Ctx::new(module), Some(&fd.ty));
+                self.conform(v, &fd.ty, d.span);
+            }
+        }
+        let locals: Vec<(String, Value)> = def.fields.iter().map(|f| (f.name.clone(), sample(&f.ty))).collect();
+        for fd in &def.fields {
+            let Some(c) = &fd.constraint else { continue };
+            let mut cx = Ctx { module, locals: locals.clone() };
+            let ok = self.eval(c, &mut cx, Some(&Ty::Bool));
+            if !matches!(ok, Value::Bool(_) | Value::Unknown) {
+                let t = self.ty_name(&self.type_of(&ok));
+                self.error(Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    c.span,
+                    format!("a `where` constraint must be a bool, found {t}"),
+                ));
+            }
+        }
+        self.speculative -= 1;
     }
 
     // ------------------------------------------------------------------ bodies
@@ -828,6 +946,12 @@ impl<'a> Checker<'a> {
             | ExprKind::Unary(..)
             | ExprKind::Call(..)
             | ExprKind::Bind { .. } => self.bounded(v, e.span),
+            // Speculatively, `none` is a value whose check was skipped (`x != none && x.f`).
+            ExprKind::Name(_) | ExprKind::Field(..) | ExprKind::Index(..)
+                if self.speculative > 0 && matches!(v, Value::None) =>
+            {
+                Value::Unknown
+            }
             _ => v,
         }
     }
@@ -907,8 +1031,12 @@ impl<'a> Checker<'a> {
             ExprKind::Binary(op, a, b) => self.eval_binary(*op, a, b, e.span, cx),
             ExprKind::If(c, a, b) => {
                 let cv = self.eval(c, cx, Some(&Ty::Bool));
-                let av = self.eval(a, cx, expect);
-                let bv = self.eval(b, cx, expect);
+                let (av, bv) = match cv {
+                    Value::Bool(true) => (self.eval(a, cx, expect), self.speculate(b, cx, expect)),
+                    Value::Bool(false) => (self.speculate(a, cx, expect), self.eval(b, cx, expect)),
+                    _ => (self.eval(a, cx, expect), self.eval(b, cx, expect)),
+                };
+                self.check_branches(&cv, (&av, a.span), (&bv, b.span), e.span, expect);
                 match cv {
                     Value::Bool(true) => av,
                     Value::Bool(false) => bv,
@@ -920,6 +1048,33 @@ impl<'a> Checker<'a> {
                         Value::Unknown
                     }
                 }
+            }
+        }
+    }
+
+    /// Both branches of an `if` must fit where the `if` is used: the untaken one is checked
+    /// against the expected type as the taken one is by the caller. Without an expected type
+    /// the two must have one type.
+    fn check_branches(&mut self, cv: &Value, a: (&Value, Span), b: (&Value, Span), span: Span, expect: Option<&Ty>) {
+        let (taken, untaken) = match cv {
+            Value::Bool(true) => (a, b),
+            Value::Bool(false) => (b, a),
+            _ => (a, b),
+        };
+        match expect {
+            Some(t) if *t != Ty::Any => {
+                // Only when the taken branch fits: `expect` may be a hint from the other
+                // side of a comparison rather than a requirement.
+                if matches!(cv, Value::Bool(_))
+                    && !matches!(untaken.0, Value::None)
+                    && self.try_conform(taken.0, t).is_ok()
+                    && self.try_conform(untaken.0, t).is_err()
+                {
+                    self.conform(untaken.0.clone(), t, untaken.1);
+                }
+            }
+            _ => {
+                self.same_kind("the branches of `if`", a.0, b.0, span);
             }
         }
     }
@@ -1543,6 +1698,20 @@ impl<'a> Checker<'a> {
             );
             return Value::Unknown;
         }
+        if items.is_empty() {
+            // Nothing to run over: the body is still type-checked, with the variable unknown.
+            cx.locals.push((var.name.clone(), Value::Unknown));
+            let v = self.speculate(body, cx, None);
+            cx.locals.pop();
+            if f != "map" && !matches!(v, Value::Bool(_) | Value::Unknown) {
+                let t = self.ty_name(&self.type_of(&v));
+                self.error(Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    body.span,
+                    format!("`{f}` needs a bool known at compile time, found {t}"),
+                ));
+            }
+        }
         let mut results = Vec::with_capacity(items.len());
         for item in &items {
             cx.locals.push((var.name.clone(), item.clone()));
@@ -1599,25 +1768,34 @@ impl<'a> Checker<'a> {
     fn eval_binary(&mut self, op: BinOp, a: &Expr, b: &Expr, span: Span, cx: &mut Ctx) -> Value {
         if matches!(op, BinOp::And | BinOp::Or) {
             let l = self.eval(a, cx, None);
-            match (op, &l) {
-                (BinOp::And, Value::Bool(false)) => return Value::Bool(false),
-                (BinOp::Or, Value::Bool(true)) => return Value::Bool(true),
-                _ => {}
+            if let (BinOp::And, Value::Bool(false)) | (BinOp::Or, Value::Bool(true)) = (op, &l) {
+                // Short-circuited: the right operand is type-checked, not evaluated.
+                let r = self.speculate(b, cx, None);
+                self.speculative += 1;
+                self.logic(op, l.clone(), r, a.span, b.span);
+                self.speculative -= 1;
+                return l;
             }
             let r = self.eval(b, cx, None);
             return self.logic(op, l, r, a.span, b.span);
         }
         // A bare variant on either side takes its enum from the other side.
         let a_is_variant = matches!(&a.kind, ExprKind::Name(n) if !self.is_value_name(n, cx));
+        let b_is_variant = matches!(&b.kind, ExprKind::Name(n) if !self.is_value_name(n, cx));
         let (l, r) = if a_is_variant {
             let r = self.eval(b, cx, None);
             let rt = self.type_of(&r);
-            let l = self.eval(a, cx, Some(&rt));
+            // Speculatively a skipped value is unknown; its variant cannot be resolved.
+            let l = if r.is_unknown() && self.speculative > 0 { Value::Unknown } else { self.eval(a, cx, Some(&rt)) };
             (l, r)
         } else {
             let l = self.eval(a, cx, None);
             let lt = self.type_of(&l);
-            let r = self.eval(b, cx, Some(&lt));
+            let r = if b_is_variant && l.is_unknown() && self.speculative > 0 {
+                Value::Unknown
+            } else {
+                self.eval(b, cx, Some(&lt))
+            };
             (l, r)
         };
         super::ops::binary(self, op, l, r, span, a.span, b.span)
@@ -1937,6 +2115,32 @@ fn example_unit(d: Dim) -> &'static str {
         Dim::RATE => "50/s",
         Dim::MONEY_RATE => "$10_000/month",
         _ => "a quantity",
+    }
+}
+
+/// A value standing for any value of `ty`, to type-check code that no instance reaches;
+/// `Unknown` where no simple stand-in exists (references, records, enums, secrets).
+fn sample(ty: &Ty) -> Value {
+    match ty {
+        Ty::Bool => Value::Bool(false),
+        Ty::Int => Value::Int(0),
+        Ty::Float => Value::Float(0.0),
+        Ty::Str => Value::Str("".into()),
+        Ty::Qty(d) => Value::Qty(0.0, *d),
+        Ty::Ratio => Value::Ratio(0.0),
+        Ty::None => Value::None,
+        Ty::Opt(t) => sample(t),
+        Ty::Union(ts) => ts.first().map_or(Value::Unknown, sample),
+        Ty::Range(t) => Value::Range(Rc::new((sample(t), sample(t)))),
+        Ty::List(t) => match sample(t) {
+            Value::Unknown => Value::List(Rc::new(Vec::new())),
+            v => Value::List(Rc::new(vec![v])),
+        },
+        Ty::Map(t) => match sample(t) {
+            Value::Unknown => Value::Map(Rc::new(BTreeMap::new())),
+            v => Value::Map(Rc::new(BTreeMap::from([("key".to_string(), v)]))),
+        },
+        _ => Value::Unknown,
     }
 }
 

@@ -56,6 +56,7 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
     let (decls, active, mut more) = {
         let mut c = Checker::new(&prog);
         evaluate_all(&mut c);
+        c.check_unevaluated();
         let active: Vec<bool> = (0..c.decls.len()).map(|i| c.decl_active(DeclId(i as u32))).collect();
         check_module_args(&mut c);
         check_inactive_refs(&mut c, &active);
