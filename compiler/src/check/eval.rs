@@ -4,6 +4,13 @@
 //! instance, checked against its schema (types, units, refs, defaults, `where`
 //! constraints), plus diagnostics. Evaluation is lazy and memoised, so declarations may
 //! appear in any order; a definition that needs itself is reported as a cycle.
+//!
+//! Code whose value is not used — an untaken `if` branch, a short-circuited operand, the
+//! body of a loop over nothing, overridden param defaults, schema and payload defaults and
+//! constraints — is still type-checked, by evaluating it *speculatively*: value-dependent
+//! failures are dropped, type, unit and name errors kept ([`Checker::speculate`]). Every
+//! evaluation step and every value built is held to the limits of [`super::budget`], and
+//! the standard library's fields to what the outputs can hold (`within_limits`).
 
 use super::budget::{self, is_compound, weight, MAX_ELEMENTS, MAX_STEPS, MAX_STRING};
 use super::load::{Name, Program};
