@@ -115,6 +115,18 @@ fn comparing_large_lists_is_charged() {
 }
 
 #[test]
+fn a_for_with_too_many_instances_stops_at_the_step_budget() {
+    // 100,000 distinct keys: each instance is charged, so the budget ends it at the list.
+    let mut src = format!("{STACK}let d1 = [\"0\", \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\"]\n");
+    for i in 2..=5 {
+        src.push_str(&format!("let d{i} = sum(map(x in d{}, map(y in d1, \"${{x}}${{y}}\")))\n", i - 1));
+    }
+    src.push_str("storage st for r in d5 { tier = warm, backend = s3, bucket = \"b-${r}\" }\n");
+    let errs = errors(&src);
+    assert_eq!(errs, [("E0314".to_string(), "d5".to_string())]);
+}
+
+#[test]
 fn ordinary_stacks_are_far_from_the_limits() {
     let src =
         format!("{STACK}let xs = [1, 2, 3]\nlet t = \"${{len(xs)}} items\"\nassert t == \"3 items\" else \"ok\"\n");

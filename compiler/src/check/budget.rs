@@ -5,8 +5,8 @@
 //! [`MAX_ELEMENTS`] nodes deep-counted (a list holding the same list twice counts it twice,
 //! because every later walk — conformance, comparison, lowering — visits it twice), every
 //! string at most [`MAX_STRING`] bytes, and one check runs at most [`MAX_STEPS`] steps
-//! (expression evaluations plus the nodes that conformance, comparison and size checks
-//! walk). Crossing a limit is a located E0313 or E0314, never an allocation failure or a hang.
+//! (expression evaluations, the nodes that conformance, comparison and size checks walk,
+//! and [`INSTANCE_STEPS`] for each instance of a `for` declaration). Crossing a limit is a located E0313 or E0314, never an allocation failure or a hang.
 
 use super::value::{Cond, Value};
 
@@ -16,6 +16,8 @@ pub const MAX_ELEMENTS: u64 = 1_000_000;
 pub const MAX_STRING: usize = 16 * 1024 * 1024;
 /// Evaluation steps in one check.
 pub const MAX_STEPS: u64 = 10_000_000;
+/// Steps charged for each instance of a `for` declaration (so at most 20,000 of them).
+pub const INSTANCE_STEPS: u64 = 500;
 /// Characters of a value shown in a diagnostic message.
 pub const SHOW_LIMIT: usize = 1000;
 

@@ -229,7 +229,7 @@ impl<'a> Checker<'a> {
                     format!("evaluation budget exceeded: checking needs more than {MAX_STEPS} steps"),
                 )
                 .with_primary_label("the budget ran out here")
-                .with_help("the stack computes too much at compile time; look for nested loops over large lists"),
+                .with_help("the stack computes too much at compile time: look for loops over large lists, or `for` declarations with thousands of instances"),
             );
         }
         false
@@ -553,6 +553,11 @@ impl<'a> Checker<'a> {
                             format!("key \"{k}\" appears twice, so `{}[\"{k}\"]` would be declared twice", d.name.name),
                         ));
                         continue;
+                    }
+                    // An instance costs far more than a step (its body, the domain rules,
+                    // its outputs): charged so that the budget bounds the instance count.
+                    if !self.charge(budget::INSTANCE_STEPS, list.span) {
+                        break;
                     }
                     make(self, Some(k), Some((var.name.clone(), val)));
                 }

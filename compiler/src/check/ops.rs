@@ -281,6 +281,35 @@ pub fn arith(op: BinOp, l: &Value, r: &Value) -> Result<Value, Option<String>> {
     check(v)
 }
 
+/// `sum(xs)`: lists and strings are joined in one pass (their total size checked first),
+/// anything else added up with `+`.
+fn sum(items: &[Value]) -> Result<Value, (String, Option<usize>)> {
+    if !items.is_empty() && items.iter().all(|x| matches!(x, Value::List(_))) {
+        let total: usize = items.iter().map(|x| x.as_list().map_or(0, <[Value]>::len)).sum();
+        if total as u64 > MAX_ELEMENTS {
+            return Err(too_large_list(total));
+        }
+        let joined = items.iter().flat_map(|x| x.as_list().unwrap_or(&[]).iter().cloned()).collect();
+        return Ok(Value::List(Rc::new(joined)));
+    }
+    if !items.is_empty() && items.iter().all(|x| matches!(x, Value::Str(_))) {
+        let total: usize = items.iter().map(|x| x.as_str().map_or(0, str::len)).sum();
+        if total > MAX_STRING {
+            return Err(too_large_str(total));
+        }
+        return Ok(Value::Str(items.iter().filter_map(Value::as_str).collect::<String>().into()));
+    }
+    let mut acc = Value::Int(0);
+    for (i, x) in items.iter().enumerate() {
+        acc = if i == 0 {
+            x.clone()
+        } else {
+            arith(BinOp::Add, &acc, x).map_err(|_| ("cannot add these values".to_string(), Some(0)))?
+        };
+    }
+    Ok(acc)
+}
+
 fn too_large_str(len: usize) -> (String, Option<usize>) {
     (format!("value too large: the string would be over {len} bytes (the limit is {} MiB)", MAX_STRING >> 20), None)
 }
@@ -383,24 +412,7 @@ impl Checker<'_> {
                     _ => args.iter().map(|a| a.0.clone()).collect(),
                 };
                 if name == "sum" {
-                    let mut acc = Value::Int(0);
-                    for (i, x) in items.iter().enumerate() {
-                        match (&acc, x) {
-                            (Value::Str(a), Value::Str(b)) if a.len() + b.len() > MAX_STRING => {
-                                return Err(too_large_str(a.len() + b.len()))
-                            }
-                            (Value::List(a), Value::List(b)) if (a.len() + b.len()) as u64 > MAX_ELEMENTS => {
-                                return Err(too_large_list(a.len() + b.len()))
-                            }
-                            _ => {}
-                        }
-                        acc = if i == 0 {
-                            x.clone()
-                        } else {
-                            arith(BinOp::Add, &acc, x).map_err(|_| ("cannot add these values".to_string(), Some(0)))?
-                        };
-                    }
-                    acc
+                    sum(&items)?
                 } else {
                     let mut best: Option<Value> = None;
                     for x in items {
