@@ -203,8 +203,12 @@ impl<'a> Checker<'a> {
         v
     }
 
-    pub fn is_speculative(&self) -> bool {
-        self.speculative > 0
+    /// Runs `f` speculatively (see [`Checker::speculate`]).
+    pub fn speculating<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.speculative += 1;
+        let r = f(self);
+        self.speculative -= 1;
+        r
     }
 
     pub fn ty_name(&self, ty: &Ty) -> String {
@@ -913,6 +917,9 @@ impl<'a> Checker<'a> {
             Value::Int(n) if i32::try_from(*n).is_err() => out(format!("it must be at most {}", i32::MAX)),
             Value::Ratio(r) if *r < 0.0 || (*r > 1.0 + 1e-9 && name != "alerts") => {
                 out(if name == "alerts" { "a percentage is at least 0%" } else { "a percentage is 0%..100%" }.into())
+            }
+            Value::Qty(x, _) | Value::Ratio(x) | Value::Float(x) if !x.is_finite() => {
+                out("it must be a finite number".into())
             }
             Value::Qty(x, _) if *x < 0.0 => Some((codes::NEGATIVE_QUANTITY, v.clone(), String::new())),
             Value::List(xs) => xs.iter().find_map(|x| self.out_of_limits(name, x)),
