@@ -4,7 +4,15 @@
 //! instance, checked against its schema (types, units, refs, defaults, `where`
 //! constraints), plus diagnostics. Evaluation is lazy and memoised, so declarations may
 //! appear in any order; a definition that needs itself is reported as a cycle.
+//!
+//! Code whose value is not used — an untaken `if` branch, a short-circuited operand, the
+//! body of a loop over nothing, overridden param defaults, schema and payload defaults and
+//! constraints — is still type-checked, by evaluating it *speculatively*: value-dependent
+//! failures are dropped, type, unit and name errors kept ([`Checker::speculate`]). Every
+//! evaluation step and every value built is held to the limits of [`super::budget`], and
+//! the standard library's fields to what the outputs can hold (`within_limits`).
 
+use super::budget::{self, is_compound, weight, MAX_ELEMENTS, MAX_STEPS, MAX_STRING};
 use super::load::{Name, Program};
 use super::types::{Dim, EnumId, SchemaId, Ty};
 use super::value::{format_qty, Cond, DeclId, Field, ModuleId, Record, Value};
@@ -103,6 +111,14 @@ pub struct Checker<'a> {
     pub user_evals: HashSet<String>,
     /// The declaration body being evaluated (asserts are allowed only at its top).
     decl_body: Option<Span>,
+    /// Evaluation steps so far, against [`budget::MAX_STEPS`].
+    steps: u64,
+    /// The step budget ran out (reported once).
+    exhausted: bool,
+    /// Above zero while type-checking an expression whose value is not used (an untaken
+    /// branch, a short-circuited operand, the body of a loop over nothing): only errors
+    /// that hold whatever the values are reported, see [`Checker::speculate`].
+    speculative: u32,
 }
 
 fn enum_in(ty: &Ty) -> Option<EnumId> {
@@ -152,15 +168,112 @@ impl<'a> Checker<'a> {
             decls: Vec::new(),
             user_evals,
             decl_body: None,
+            steps: 0,
+            exhausted: false,
+            speculative: 0,
         }
     }
 
     pub fn error(&mut self, d: Diagnostic) {
+        // Value-dependent failures are not errors in code whose value is not used:
+        // `xs[0]` in the untaken branch of `if len(xs) > 0 then xs[0] else 0`.
+        let value_dependent = [
+            codes::NOT_FOUND,
+            codes::ARITHMETIC,
+            codes::CONSTRAINT,
+            codes::ASSERT_FAILED,
+            codes::BAD_CALL,
+            codes::OUT_OF_RANGE,
+            codes::NEGATIVE_QUANTITY,
+        ];
+        if self.speculative > 0 && value_dependent.contains(&d.code) {
+            return;
+        }
         self.diags.push(d);
+    }
+
+    /// Type-checks `e` without using its value: names, types, units and kinds are checked,
+    /// failures that depend on the values (an index out of range, a division by zero, a
+    /// `none` field) are not, since the expression is not evaluated for real. Memoised
+    /// lets, params and declarations it reaches are still evaluated in full.
+    pub fn speculate(&mut self, e: &Expr, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
+        self.speculative += 1;
+        let v = self.eval(e, cx, expect);
+        self.speculative -= 1;
+        v
+    }
+
+    /// Runs `f` speculatively (see [`Checker::speculate`]).
+    pub fn speculating<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.speculative += 1;
+        let r = f(self);
+        self.speculative -= 1;
+        r
     }
 
     pub fn ty_name(&self, ty: &Ty) -> String {
         self.prog.types.display(ty)
+    }
+
+    // ------------------------------------------------------------------ budget
+
+    /// Counts `n` steps of work; `false` once the step budget is spent (reported once, at
+    /// the expression that crossed it).
+    pub fn charge(&mut self, n: u64, span: Span) -> bool {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps <= MAX_STEPS {
+            return true;
+        }
+        if !self.exhausted {
+            self.exhausted = true;
+            self.error(
+                Diagnostic::error(
+                    codes::EVAL_BUDGET,
+                    span,
+                    format!("evaluation budget exceeded: checking needs more than {MAX_STEPS} steps"),
+                )
+                .with_primary_label("the budget ran out here")
+                .with_help("the stack computes too much at compile time: look for loops over large lists, or `for` declarations with thousands of instances"),
+            );
+        }
+        false
+    }
+
+    /// Reports a value over the size limits at `span`.
+    pub fn too_large(&mut self, span: Span, what: String) {
+        self.error(Diagnostic::error(codes::VALUE_TOO_LARGE, span, format!("value too large: {what}")).with_help(
+            format!("values are limited to {MAX_ELEMENTS} elements and strings to {} MiB", MAX_STRING >> 20),
+        ));
+    }
+
+    /// The deep size of `v`, charged to the step budget; `None` once the budget is spent.
+    pub fn measure(&mut self, v: &Value, span: Span) -> Option<u64> {
+        if !is_compound(v) {
+            return Some(1);
+        }
+        let w = weight(v, MAX_ELEMENTS);
+        self.charge(w, span).then_some(w)
+    }
+
+    /// `v`, or `Unknown` with a located error when it is over the element limit.
+    pub fn bounded(&mut self, v: Value, span: Span) -> Value {
+        match self.measure(&v, span) {
+            None => Value::Unknown,
+            Some(w) if w > MAX_ELEMENTS => {
+                self.too_large(span, format!("more than {MAX_ELEMENTS} elements"));
+                Value::Unknown
+            }
+            Some(_) => v,
+        }
+    }
+
+    /// Whether a string of `len` bytes is within the limit; reports it at `span` when not.
+    pub fn bounded_str(&mut self, len: usize, span: Span) -> bool {
+        if len <= MAX_STRING {
+            return true;
+        }
+        self.too_large(span, format!("a string of {len} bytes (the limit is {} MiB)", MAX_STRING >> 20));
+        false
     }
 
     // ------------------------------------------------------------------ top-level items
@@ -172,7 +285,9 @@ impl<'a> Checker<'a> {
             None => {}
         }
         self.params.insert((module, entry), Slot::Busy);
+        let saved = std::mem::take(&mut self.speculative);
         let v = self.compute_param(module, entry);
+        self.speculative = saved;
         self.params.insert((module, entry), Slot::Done(v.clone()));
         v
     }
@@ -311,6 +426,7 @@ impl<'a> Checker<'a> {
         }
         self.lets.insert((module, entry), Slot::Busy);
         let prog = self.prog;
+        let saved = std::mem::take(&mut self.speculative);
         let v = match &prog.module(module).entries[entry].item {
             ast::Item::Let(l) => {
                 let mut cx = Ctx::new(module);
@@ -318,6 +434,7 @@ impl<'a> Checker<'a> {
             }
             _ => Value::Unknown,
         };
+        self.speculative = saved;
         self.lets.insert((module, entry), Slot::Done(v.clone()));
         v
     }
@@ -338,7 +455,9 @@ impl<'a> Checker<'a> {
             return None;
         }
         let mut cx = Ctx::new(module);
+        let saved = std::mem::take(&mut self.speculative);
         let v = self.eval(cond, &mut cx, Some(&Ty::Bool));
+        self.speculative = saved;
         let result = match v {
             Value::Bool(b) => Some(b),
             Value::Unknown => None,
@@ -379,6 +498,7 @@ impl<'a> Checker<'a> {
             return Vec::new();
         }
         self.group_busy[gid] = true;
+        let saved = std::mem::take(&mut self.speculative);
         let mut ids = Vec::new();
         let mut make = |this: &mut Self, key: Option<String>, var: Option<(String, Value)>| {
             let id = DeclId(this.decls.len() as u32);
@@ -438,11 +558,17 @@ impl<'a> Checker<'a> {
                         ));
                         continue;
                     }
+                    // An instance costs far more than a step (its body, the domain rules,
+                    // its outputs): charged so that the budget bounds the instance count.
+                    if !self.charge(budget::INSTANCE_STEPS, list.span) {
+                        break;
+                    }
                     make(self, Some(k), Some((var.name.clone(), val)));
                 }
             }
         }
         self.group_busy[gid] = false;
+        self.speculative = saved;
         self.groups[gid] = Some(ids.clone());
         ids
     }
@@ -472,7 +598,9 @@ impl<'a> Checker<'a> {
             cx.locals.push(v.clone());
         }
         self.decl_body = Some(d.body.span);
+        let saved = std::mem::take(&mut self.speculative);
         let rec = self.eval_body(&d.body, kind, &mut cx, d.name.span);
+        self.speculative = saved;
         let inst = &mut self.decls[id.0 as usize];
         inst.busy = false;
         inst.record = Some(rec.clone());
@@ -499,6 +627,80 @@ impl<'a> Checker<'a> {
             out.extend(self.instances(gid));
         }
         out
+    }
+
+    // ------------------------------------------------------------------ code not evaluated
+
+    /// Type-checks what evaluation never reaches: the body of a `for` declaration over an
+    /// empty collection, param defaults overridden by a value, and the defaults and `where`
+    /// constraints of user schemas and enum payloads (instantiated or not).
+    pub fn check_unevaluated(&mut self) {
+        let prog = self.prog;
+        for gid in 0..prog.groups.len() {
+            let g = &prog.groups[gid];
+            let ast::Item::Decl(d) = &prog.module(g.module).entries[g.entry].item else { continue };
+            let (Some((var, _)), Some(kind)) = (&d.each, g.kind) else { continue };
+            if self.instances(gid).is_empty() {
+                let mut cx = Ctx::new(g.module);
+                cx.locals.push((var.name.clone(), Value::Unknown));
+                self.speculative += 1;
+                self.decl_body = Some(d.body.span);
+                self.eval_body(&d.body, kind, &mut cx, d.name.span);
+                self.decl_body = None;
+                self.speculative -= 1;
+            }
+        }
+        for (mi, m) in prog.modules.iter().enumerate() {
+            for e in &m.entries {
+                let ast::Item::Param(p) = &e.item else { continue };
+                let Some(default) = &p.default else { continue };
+                let mid = ModuleId(mi as u32);
+                let ty = super::load::resolve_type(prog, mid, &p.ty, &mut self.diags);
+                if ty == Ty::Secret {
+                    continue;
+                }
+                let mut cx = Ctx::new(mid);
+                let v = self.speculate(default, &mut cx, Some(&ty));
+                self.speculative += 1;
+                self.conform(v, &ty, default.span);
+                self.speculative -= 1;
+            }
+        }
+        for (i, def) in prog.types.schemas.iter().enumerate() {
+            if !def.std {
+                self.check_schema(SchemaId(i as u32));
+            }
+        }
+    }
+
+    /// A schema's defaults against their types, and its constraints with every field bound
+    /// to a sample value of the field's type.
+    fn check_schema(&mut self, schema: SchemaId) {
+        let prog = self.prog;
+        let def = prog.types.schema(schema);
+        let module = self.schema_module(schema);
+        self.speculative += 1;
+        for fd in &def.fields {
+            if let Some(d) = &fd.default {
+                let v = self.eval(d, &mut Ctx::new(module), Some(&fd.ty));
+                self.conform(v, &fd.ty, d.span);
+            }
+        }
+        let locals: Vec<(String, Value)> = def.fields.iter().map(|f| (f.name.clone(), sample(&f.ty))).collect();
+        for fd in &def.fields {
+            let Some(c) = &fd.constraint else { continue };
+            let mut cx = Ctx { module, locals: locals.clone() };
+            let ok = self.eval(c, &mut cx, Some(&Ty::Bool));
+            if !matches!(ok, Value::Bool(_) | Value::Unknown) {
+                let t = self.ty_name(&self.type_of(&ok));
+                self.error(Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    c.span,
+                    format!("a `where` constraint must be a bool, found {t}"),
+                ));
+            }
+        }
+        self.speculative -= 1;
     }
 
     // ------------------------------------------------------------------ bodies
@@ -539,6 +741,7 @@ impl<'a> Checker<'a> {
                     };
                     let v = self.eval(value, cx, Some(&fd.ty));
                     let v = self.conform(v, &fd.ty, value.span);
+                    let v = if def.std { self.within_limits(fd, v, value.span) } else { v };
                     rec.fields
                         .insert(name.name.clone(), Field { value: v, span: value.span, name_span: Some(name.span) });
                 }
@@ -678,6 +881,54 @@ impl<'a> Checker<'a> {
         Rc::new(rec)
     }
 
+    /// A standard-library field's value, or `Unknown` with a located error when a number in
+    /// it is outside what its field and the emitted outputs can hold: integers are 32-bit
+    /// (ports 1..65535; counts are kept at or above zero by their `where`), percentages 0%..100% (budget alerts may pass
+    /// 100%), durations, sizes and money not negative.
+    fn within_limits(&mut self, fd: &super::types::FieldDef, v: Value, span: Span) -> Value {
+        match self.out_of_limits(&fd.name, &v) {
+            None => v,
+            Some((code, bad, allowed)) => {
+                let shown = self.show(&bad);
+                let msg = if code == codes::NEGATIVE_QUANTITY {
+                    format!("`{}` cannot be negative, found {shown}", fd.name)
+                } else {
+                    format!("{shown} is out of range for `{}`: {allowed}", fd.name)
+                };
+                let mut d = Diagnostic::error(code, span, msg);
+                if matches!(bad, Value::Int(_)) && code == codes::OUT_OF_RANGE && !allowed.starts_with("a port") {
+                    d = d.with_help("Kubernetes and Terraform hold this field as a 32-bit integer");
+                }
+                self.error(d);
+                Value::Unknown
+            }
+        }
+    }
+
+    /// The first number in `v` that the field `name` cannot hold: its code, the number
+    /// and the range allowed.
+    fn out_of_limits(&self, name: &str, v: &Value) -> Option<(&'static str, Value, String)> {
+        let out = |allowed: String| Some((codes::OUT_OF_RANGE, v.clone(), allowed));
+        match v {
+            Value::Int(n) if name == "port" || name.ends_with("_port") => {
+                (!(1..=65_535).contains(n)).then(|| "a port is 1..65535".to_string()).and_then(out)
+            }
+            // Below zero is left to the field's own `where` (every count has one).
+            Value::Int(n) if i32::try_from(*n).is_err() => out(format!("it must be at most {}", i32::MAX)),
+            Value::Ratio(r) if *r < 0.0 || (*r > 1.0 + 1e-9 && name != "alerts") => {
+                out(if name == "alerts" { "a percentage is at least 0%" } else { "a percentage is 0%..100%" }.into())
+            }
+            Value::Qty(x, _) | Value::Ratio(x) | Value::Float(x) if !x.is_finite() => {
+                out("it must be a finite number".into())
+            }
+            Value::Qty(x, _) if *x < 0.0 => Some((codes::NEGATIVE_QUANTITY, v.clone(), String::new())),
+            Value::List(xs) => xs.iter().find_map(|x| self.out_of_limits(name, x)),
+            Value::Map(m) => m.values().find_map(|x| self.out_of_limits(name, x)),
+            Value::Range(r) => self.out_of_limits(name, &r.0).or_else(|| self.out_of_limits(name, &r.1)),
+            _ => None,
+        }
+    }
+
     fn schema_module(&self, schema: SchemaId) -> ModuleId {
         let span = self.prog.types.schema(schema).span;
         self.prog.modules.iter().position(|m| m.file == span.file).map_or(self.prog.root, |i| ModuleId(i as u32))
@@ -700,6 +951,31 @@ impl<'a> Checker<'a> {
     // ------------------------------------------------------------------ expressions
 
     pub fn eval(&mut self, e: &Expr, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
+        if !self.charge(1, e.span) {
+            return Value::Unknown;
+        }
+        let v = self.eval_kind(e, cx, expect);
+        match &e.kind {
+            // Expressions that build values are held to the size limits.
+            ExprKind::List(_)
+            | ExprKind::Record(_)
+            | ExprKind::Variant(..)
+            | ExprKind::Range(..)
+            | ExprKind::Binary(..)
+            | ExprKind::Unary(..)
+            | ExprKind::Call(..)
+            | ExprKind::Bind { .. } => self.bounded(v, e.span),
+            // Speculatively, `none` is a value whose check was skipped (`x != none && x.f`).
+            ExprKind::Name(_) | ExprKind::Field(..) | ExprKind::Index(..)
+                if self.speculative > 0 && matches!(v, Value::None) =>
+            {
+                Value::Unknown
+            }
+            _ => v,
+        }
+    }
+
+    fn eval_kind(&mut self, e: &Expr, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
         match &e.kind {
             ExprKind::Error => Value::Unknown,
             ExprKind::Int(n) => Value::Int(*n),
@@ -739,6 +1015,9 @@ impl<'a> Checker<'a> {
                     Some(t) => (self.conform(lo, t, a.span), self.conform(hi, t, b.span)),
                     None => (lo, hi),
                 };
+                if !self.same_kind("the bounds of a range", &lo, &hi, e.span) {
+                    return Value::Unknown;
+                }
                 if let (Some(x), Some(y)) = (lo.as_f64(), hi.as_f64()) {
                     if x > y {
                         let msg = format!("range starts above its end ({} > {})", self.show(&lo), self.show(&hi));
@@ -771,8 +1050,12 @@ impl<'a> Checker<'a> {
             ExprKind::Binary(op, a, b) => self.eval_binary(*op, a, b, e.span, cx),
             ExprKind::If(c, a, b) => {
                 let cv = self.eval(c, cx, Some(&Ty::Bool));
-                let av = self.eval(a, cx, expect);
-                let bv = self.eval(b, cx, expect);
+                let (av, bv) = match cv {
+                    Value::Bool(true) => (self.eval(a, cx, expect), self.speculate(b, cx, expect)),
+                    Value::Bool(false) => (self.speculate(a, cx, expect), self.eval(b, cx, expect)),
+                    _ => (self.eval(a, cx, expect), self.eval(b, cx, expect)),
+                };
+                self.check_branches(&cv, (&av, a.span), (&bv, b.span), e.span, expect);
                 match cv {
                     Value::Bool(true) => av,
                     Value::Bool(false) => bv,
@@ -788,6 +1071,59 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Both branches of an `if` must fit where the `if` is used: the untaken one is checked
+    /// against the expected type as the taken one is by the caller. Without an expected type
+    /// the two must have one type.
+    fn check_branches(&mut self, cv: &Value, a: (&Value, Span), b: (&Value, Span), span: Span, expect: Option<&Ty>) {
+        let (taken, untaken) = match cv {
+            Value::Bool(true) => (a, b),
+            Value::Bool(false) => (b, a),
+            _ => (a, b),
+        };
+        match expect {
+            Some(t) if *t != Ty::Any => {
+                // Only when the taken branch fits: `expect` may be a hint from the other
+                // side of a comparison rather than a requirement.
+                if matches!(cv, Value::Bool(_))
+                    && !matches!(untaken.0, Value::None)
+                    && self.try_conform(taken.0, t).is_ok()
+                    && self.try_conform(untaken.0, t).is_err()
+                {
+                    self.conform(untaken.0.clone(), t, untaken.1);
+                }
+            }
+            _ => {
+                self.same_kind("the branches of `if`", a.0, b.0, span);
+            }
+        }
+    }
+
+    /// Whether two values (a range's bounds, an `if`'s branches) have one type; reports
+    /// at `span` when they do not. Unknown values and `none` fit anything.
+    fn same_kind(&mut self, what: &str, a: &Value, b: &Value, span: Span) -> bool {
+        if matches!(a, Value::Unknown | Value::None) || matches!(b, Value::Unknown | Value::None) {
+            return true;
+        }
+        let (ta, tb) = (self.type_of(a), self.type_of(b));
+        if let (Value::Cond(..), _) | (_, Value::Cond(..)) = (a, b) {
+            let logical = |t: &Ty| matches!(t, Ty::Condition | Ty::Bool);
+            if ta == tb || logical(&ta) && logical(&tb) {
+                return true;
+            }
+        }
+        if self.try_conform(b, &ta).is_ok() || self.try_conform(a, &tb).is_ok() {
+            return true;
+        }
+        let code = match (a, b) {
+            (Value::Qty(..) | Value::Ratio(_), Value::Qty(..) | Value::Ratio(_)) => codes::UNIT_MISMATCH,
+            _ => codes::TYPE_MISMATCH,
+        };
+        let (na, nb) = (self.ty_name(&ta), self.ty_name(&tb));
+        let (sa, sb) = (self.show(a), self.show(b));
+        self.error(Diagnostic::error(code, span, format!("{what} have different types: {na} ({sa}) and {nb} ({sb})")));
+        false
+    }
+
     fn eval_string(&mut self, parts: &[StrPart], cx: &mut Ctx) -> Value {
         let mut out = String::new();
         let mut unknown = false;
@@ -797,6 +1133,7 @@ impl<'a> Checker<'a> {
                 StrPart::Interp(e) => {
                     let v = self.eval(e, cx, None);
                     match self.interpolate(&v) {
+                        Ok(s) if !self.bounded_str(out.len() + s.len(), e.span) => return Value::Unknown,
                         Ok(s) => out.push_str(&s),
                         Err(None) => unknown = true,
                         Err(Some(d)) => {
@@ -839,35 +1176,92 @@ impl<'a> Checker<'a> {
                     Diagnostic::error(codes::TYPE_MISMATCH, span, format!("a {t} cannot be interpolated into a string"))
                 })));
             }
-            other => self.show(other),
+            other => {
+                let mut out = String::new();
+                if !self.show_into(other, &mut out, MAX_STRING) {
+                    return Err(Some(Box::new(|span| {
+                        Diagnostic::error(codes::VALUE_TOO_LARGE, span, "value too large: it reads as more than 16 MiB")
+                    })));
+                }
+                out
+            }
         })
     }
 
-    /// How a value reads in a message or an interpolation.
+    /// How a value reads in a message, cut after [`budget::SHOW_LIMIT`] bytes.
     pub fn show(&self, v: &Value) -> String {
-        match v {
-            Value::Unknown => "?".into(),
-            Value::None => "none".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Int(n) => n.to_string(),
-            Value::Float(x) => super::value::trim_float(*x),
-            Value::Str(s) => s.to_string(),
-            Value::Qty(x, d) => format_qty(*x, *d),
-            Value::Ratio(r) => format!("{}%", super::value::trim_float(r * 100.0)),
-            Value::Secret(n) => format!("<secret {n}>"),
-            Value::Cond(..) => "<condition>".into(),
-            Value::List(xs) => format!("[{}]", xs.iter().map(|x| self.show(x)).collect::<Vec<_>>().join(", ")),
-            Value::Map(m) => format!(
-                "{{ {} }}",
-                m.iter().map(|(k, x)| format!("{k} = {}", self.show(x))).collect::<Vec<_>>().join(", ")
-            ),
-            Value::Record(_) => "{ … }".into(),
-            Value::Enum(e, i, _) => self.prog.types.enum_(*e).variants[*i].name.clone(),
-            Value::Ref(d) => self.decls[d.0 as usize].address(),
-            Value::Range(r) => format!("{}..{}", self.show(&r.0), self.show(&r.1)),
-            Value::Module(_) => "<module>".into(),
-            Value::Signals(ns) => ns.to_string(),
+        let mut out = String::new();
+        if !self.show_into(v, &mut out, budget::SHOW_LIMIT) {
+            let mut end = budget::SHOW_LIMIT.min(out.len());
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
         }
+        out
+    }
+
+    /// Appends how `v` reads to `out`; `false` (stopping early) once `out` passes `limit` bytes.
+    pub fn show_into(&self, v: &Value, out: &mut String, limit: usize) -> bool {
+        use std::fmt::Write as _;
+        match v {
+            Value::Unknown => out.push('?'),
+            Value::None => out.push_str("none"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Float(x) => out.push_str(&super::value::trim_float(*x)),
+            Value::Str(s) if out.len() + s.len() > limit => return false,
+            Value::Str(s) => out.push_str(s),
+            Value::Qty(x, d) => out.push_str(&format_qty(*x, *d)),
+            Value::Ratio(r) => {
+                let _ = write!(out, "{}%", super::value::trim_float(r * 100.0));
+            }
+            Value::Secret(n) => {
+                let _ = write!(out, "<secret {n}>");
+            }
+            Value::Cond(..) => out.push_str("<condition>"),
+            Value::List(xs) => {
+                out.push('[');
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    if out.len() > limit || !self.show_into(x, out, limit) {
+                        return false;
+                    }
+                }
+                out.push(']');
+            }
+            Value::Map(m) => {
+                out.push_str("{ ");
+                for (i, (k, x)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    let _ = write!(out, "{k} = ");
+                    if out.len() > limit || !self.show_into(x, out, limit) {
+                        return false;
+                    }
+                }
+                out.push_str(" }");
+            }
+            Value::Record(_) => out.push_str("{ … }"),
+            Value::Enum(e, i, _) => out.push_str(&self.prog.types.enum_(*e).variants[*i].name),
+            Value::Ref(d) => out.push_str(&self.decls[d.0 as usize].address()),
+            Value::Range(r) => {
+                if !self.show_into(&r.0, out, limit) {
+                    return false;
+                }
+                out.push_str("..");
+                return self.show_into(&r.1, out, limit);
+            }
+            Value::Module(_) => out.push_str("<module>"),
+            Value::Signals(ns) => out.push_str(ns),
+        }
+        out.len() <= limit
     }
 
     fn eval_record(&mut self, body: &ast::Body, span: Span, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
@@ -1323,6 +1717,20 @@ impl<'a> Checker<'a> {
             );
             return Value::Unknown;
         }
+        if items.is_empty() {
+            // Nothing to run over: the body is still type-checked, with the variable unknown.
+            cx.locals.push((var.name.clone(), Value::Unknown));
+            let v = self.speculate(body, cx, None);
+            cx.locals.pop();
+            if f != "map" && !matches!(v, Value::Bool(_) | Value::Unknown) {
+                let t = self.ty_name(&self.type_of(&v));
+                self.error(Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    body.span,
+                    format!("`{f}` needs a bool known at compile time, found {t}"),
+                ));
+            }
+        }
         let mut results = Vec::with_capacity(items.len());
         for item in &items {
             cx.locals.push((var.name.clone(), item.clone()));
@@ -1379,25 +1787,34 @@ impl<'a> Checker<'a> {
     fn eval_binary(&mut self, op: BinOp, a: &Expr, b: &Expr, span: Span, cx: &mut Ctx) -> Value {
         if matches!(op, BinOp::And | BinOp::Or) {
             let l = self.eval(a, cx, None);
-            match (op, &l) {
-                (BinOp::And, Value::Bool(false)) => return Value::Bool(false),
-                (BinOp::Or, Value::Bool(true)) => return Value::Bool(true),
-                _ => {}
+            if let (BinOp::And, Value::Bool(false)) | (BinOp::Or, Value::Bool(true)) = (op, &l) {
+                // Short-circuited: the right operand is type-checked, not evaluated.
+                let r = self.speculate(b, cx, None);
+                self.speculative += 1;
+                self.logic(op, l.clone(), r, a.span, b.span);
+                self.speculative -= 1;
+                return l;
             }
             let r = self.eval(b, cx, None);
             return self.logic(op, l, r, a.span, b.span);
         }
         // A bare variant on either side takes its enum from the other side.
         let a_is_variant = matches!(&a.kind, ExprKind::Name(n) if !self.is_value_name(n, cx));
+        let b_is_variant = matches!(&b.kind, ExprKind::Name(n) if !self.is_value_name(n, cx));
         let (l, r) = if a_is_variant {
             let r = self.eval(b, cx, None);
             let rt = self.type_of(&r);
-            let l = self.eval(a, cx, Some(&rt));
+            // Speculatively a skipped value is unknown; its variant cannot be resolved.
+            let l = if r.is_unknown() && self.speculative > 0 { Value::Unknown } else { self.eval(a, cx, Some(&rt)) };
             (l, r)
         } else {
             let l = self.eval(a, cx, None);
             let lt = self.type_of(&l);
-            let r = self.eval(b, cx, Some(&lt));
+            let r = if b_is_variant && l.is_unknown() && self.speculative > 0 {
+                Value::Unknown
+            } else {
+                self.eval(b, cx, Some(&lt))
+            };
             (l, r)
         };
         super::ops::binary(self, op, l, r, span, a.span, b.span)
@@ -1486,6 +1903,10 @@ impl<'a> Checker<'a> {
     /// Checks `v` against `ty`, converting where the language allows (int to float).
     /// Reports a located error and returns `Unknown` when it does not fit.
     pub fn conform(&mut self, v: Value, ty: &Ty, span: Span) -> Value {
+        // Conformance walks lists, maps and ranges: their size is charged to the budget.
+        if matches!(v, Value::List(_) | Value::Map(_) | Value::Range(_)) && self.measure(&v, span).is_none() {
+            return Value::Unknown;
+        }
         match self.try_conform(&v, ty) {
             Ok(Some(converted)) => converted,
             Ok(None) => v,
@@ -1713,6 +2134,32 @@ fn example_unit(d: Dim) -> &'static str {
         Dim::RATE => "50/s",
         Dim::MONEY_RATE => "$10_000/month",
         _ => "a quantity",
+    }
+}
+
+/// A value standing for any value of `ty`, to type-check code that no instance reaches;
+/// `Unknown` where no simple stand-in exists (references, records, enums, secrets).
+fn sample(ty: &Ty) -> Value {
+    match ty {
+        Ty::Bool => Value::Bool(false),
+        Ty::Int => Value::Int(0),
+        Ty::Float => Value::Float(0.0),
+        Ty::Str => Value::Str("".into()),
+        Ty::Qty(d) => Value::Qty(0.0, *d),
+        Ty::Ratio => Value::Ratio(0.0),
+        Ty::None => Value::None,
+        Ty::Opt(t) => sample(t),
+        Ty::Union(ts) => ts.first().map_or(Value::Unknown, sample),
+        Ty::Range(t) => Value::Range(Rc::new((sample(t), sample(t)))),
+        Ty::List(t) => match sample(t) {
+            Value::Unknown => Value::List(Rc::new(Vec::new())),
+            v => Value::List(Rc::new(vec![v])),
+        },
+        Ty::Map(t) => match sample(t) {
+            Value::Unknown => Value::Map(Rc::new(BTreeMap::new())),
+            v => Value::Map(Rc::new(BTreeMap::from([("key".to_string(), v)]))),
+        },
+        _ => Value::Unknown,
     }
 }
 

@@ -4,6 +4,7 @@
 //! declaration instance with its evaluated record) and all diagnostics: syntax, names,
 //! types and units, `where` constraints, `assert`s and the domain rules.
 
+pub mod budget;
 pub mod eval;
 pub mod load;
 pub mod ops;
@@ -55,6 +56,7 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
     let (decls, active, mut more) = {
         let mut c = Checker::new(&prog);
         evaluate_all(&mut c);
+        c.check_unevaluated();
         let active: Vec<bool> = (0..c.decls.len()).map(|i| c.decl_active(DeclId(i as u32))).collect();
         check_module_args(&mut c);
         check_inactive_refs(&mut c, &active);
@@ -194,24 +196,25 @@ fn check_inactive_refs(c: &mut Checker, active: &[bool]) {
     }
 }
 
-/// Top-level asserts (under active `if`s) and asserts in the bodies of active declarations.
+/// Top-level asserts and asserts in declaration bodies: checked under active `if`s,
+/// type-checked only (speculatively) under `if`s that do not hold and in `for`s over nothing.
 fn check_asserts(c: &mut Checker, active: &[bool]) {
     let prog = c.prog;
     for (mi, m) in prog.modules.iter().enumerate() {
         let mid = ModuleId(mi as u32);
         for (ei, e) in m.entries.iter().enumerate() {
             if let ast::Item::Assert(a) = &e.item {
+                let mut cx = Ctx::new(mid);
                 if c.entry_active(mid, ei) {
-                    let mut cx = Ctx::new(mid);
                     check_assert(c, a, &mut cx, None);
+                } else {
+                    // Under an `if` that does not hold: type-checked only.
+                    c.speculating(|c| check_assert(c, a, &mut cx, None));
                 }
             }
         }
     }
     for i in 0..c.decls.len() {
-        if !active.get(i).copied().unwrap_or(false) {
-            continue;
-        }
         let inst = &c.decls[i];
         let group = &prog.groups[inst.group];
         let ast::Item::Decl(d) = &prog.module(group.module).entries[group.entry].item else {
@@ -222,9 +225,29 @@ fn check_asserts(c: &mut Checker, active: &[bool]) {
             cx.locals.push(v.clone());
         }
         let owner = Some(inst.address());
+        let is_active = active.get(i).copied().unwrap_or(false);
         for item in &d.body.items {
             if let ast::BodyItem::Assert(a) = item {
-                check_assert(c, a, &mut cx, owner.clone());
+                if is_active {
+                    check_assert(c, a, &mut cx, owner.clone());
+                } else {
+                    c.speculating(|c| check_assert(c, a, &mut cx, owner.clone()));
+                }
+            }
+        }
+    }
+    // The asserts of a `for` declaration over nothing, with its variable unknown.
+    for (gid, g) in prog.groups.iter().enumerate() {
+        let ast::Item::Decl(d) = &prog.module(g.module).entries[g.entry].item else { continue };
+        let Some((var, _)) = &d.each else { continue };
+        if !c.instances(gid).is_empty() {
+            continue;
+        }
+        let mut cx = Ctx::new(g.module);
+        cx.locals.push((var.name.clone(), Value::Unknown));
+        for item in &d.body.items {
+            if let ast::BodyItem::Assert(a) = item {
+                c.speculating(|c| check_assert(c, a, &mut cx, None));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! Takes: evaluated operands. Gives: the result, or a located E03xx diagnostic when the
 //! types or dimensions do not fit (`10GiB + 5m`, `metric.p95_latency > 5%`).
 
+use super::budget::{MAX_ELEMENTS, MAX_STRING};
 use super::eval::Checker;
 use super::types::{Dim, Ty};
 use super::value::{Cond, Field, Record, Value};
@@ -53,6 +54,9 @@ pub fn binary(c: &mut Checker, op: BinOp, l: Value, r: Value, span: Span, ls: Sp
     if matches!(l, Value::Cond(..)) || matches!(r, Value::Cond(..)) {
         return cond_binary(c, op, l, r, span, ls, rs);
     }
+    if !fits(c, op, &l, &r, span) {
+        return Value::Unknown;
+    }
     if is_cmp(op) {
         return match compare(op, &l, &r) {
             Some(b) => Value::Bool(b),
@@ -74,6 +78,24 @@ pub fn binary(c: &mut Checker, op: BinOp, l: Value, r: Value, span: Span, ls: Sp
             mismatch(c, op, &l, &r, &lt, &rt, span, ls, rs);
             Value::Unknown
         }
+    }
+}
+
+/// Charges what the operation walks and checks, before anything is allocated, that the
+/// result of `+` on strings or lists stays within the size limits.
+fn fits(c: &mut Checker, op: BinOp, l: &Value, r: &Value, span: Span) -> bool {
+    if is_cmp(op) || op == BinOp::Add {
+        let (Some(a), Some(b)) = (c.measure(l, span), c.measure(r, span)) else {
+            return false;
+        };
+        if op == BinOp::Add && matches!((l, r), (Value::List(_), Value::List(_))) && a + b > MAX_ELEMENTS + 1 {
+            c.too_large(span, format!("the list would have more than {MAX_ELEMENTS} elements"));
+            return false;
+        }
+    }
+    match (op, l, r) {
+        (BinOp::Add, Value::Str(a), Value::Str(b)) => c.bounded_str(a.len() + b.len(), span),
+        _ => true,
     }
 }
 
@@ -259,6 +281,43 @@ pub fn arith(op: BinOp, l: &Value, r: &Value) -> Result<Value, Option<String>> {
     check(v)
 }
 
+/// `sum(xs)`: lists and strings are joined in one pass (their total size checked first),
+/// anything else added up with `+`.
+fn sum(items: &[Value]) -> Result<Value, (String, Option<usize>)> {
+    if !items.is_empty() && items.iter().all(|x| matches!(x, Value::List(_))) {
+        let total: usize = items.iter().map(|x| x.as_list().map_or(0, <[Value]>::len)).sum();
+        if total as u64 > MAX_ELEMENTS {
+            return Err(too_large_list(total));
+        }
+        let joined = items.iter().flat_map(|x| x.as_list().unwrap_or(&[]).iter().cloned()).collect();
+        return Ok(Value::List(Rc::new(joined)));
+    }
+    if !items.is_empty() && items.iter().all(|x| matches!(x, Value::Str(_))) {
+        let total: usize = items.iter().map(|x| x.as_str().map_or(0, str::len)).sum();
+        if total > MAX_STRING {
+            return Err(too_large_str(total));
+        }
+        return Ok(Value::Str(items.iter().filter_map(Value::as_str).collect::<String>().into()));
+    }
+    let mut acc = Value::Int(0);
+    for (i, x) in items.iter().enumerate() {
+        acc = if i == 0 {
+            x.clone()
+        } else {
+            arith(BinOp::Add, &acc, x).map_err(|_| ("cannot add these values".to_string(), Some(0)))?
+        };
+    }
+    Ok(acc)
+}
+
+fn too_large_str(len: usize) -> (String, Option<usize>) {
+    (format!("value too large: the string would be over {len} bytes (the limit is {} MiB)", MAX_STRING >> 20), None)
+}
+
+fn too_large_list(len: usize) -> (String, Option<usize>) {
+    (format!("value too large: the result would have {len} elements (the limit is {MAX_ELEMENTS})"), None)
+}
+
 thread_local! {
     static REGEXES: RefCell<HashMap<String, Result<regex::Regex, String>>> = RefCell::new(HashMap::new());
 }
@@ -306,7 +365,8 @@ impl Checker<'_> {
             Ok(v) => v,
             Err((msg, at)) => {
                 let at = at.and_then(|i| args.get(i).map(|a| a.1)).unwrap_or(span);
-                self.error(Diagnostic::error(codes::BAD_CALL, at, format!("{name}: {msg}")));
+                let code = if msg.starts_with("value too large") { codes::VALUE_TOO_LARGE } else { codes::BAD_CALL };
+                self.error(Diagnostic::error(code, at, format!("{name}: {msg}")));
                 Value::Unknown
             }
         }
@@ -337,7 +397,11 @@ impl Checker<'_> {
             "lower" | "upper" => {
                 arity(1)?;
                 let s = string(0)?;
-                Value::Str(if name == "lower" { s.to_lowercase() } else { s.to_uppercase() }.into())
+                let out = if name == "lower" { s.to_lowercase() } else { s.to_uppercase() };
+                if out.len() > MAX_STRING {
+                    return Err(too_large_str(out.len()));
+                }
+                Value::Str(out.into())
             }
             "min" | "max" | "sum" => {
                 let items: Vec<Value> = match args {
@@ -348,15 +412,7 @@ impl Checker<'_> {
                     _ => args.iter().map(|a| a.0.clone()).collect(),
                 };
                 if name == "sum" {
-                    let mut acc = Value::Int(0);
-                    for (i, x) in items.iter().enumerate() {
-                        acc = if i == 0 {
-                            x.clone()
-                        } else {
-                            arith(BinOp::Add, &acc, x).map_err(|_| ("cannot add these values".to_string(), Some(0)))?
-                        };
-                    }
-                    acc
+                    sum(&items)?
                 } else {
                     let mut best: Option<Value> = None;
                     for x in items {
@@ -377,6 +433,10 @@ impl Checker<'_> {
             }
             "concat" => match args.first().map(|a| &a.0) {
                 Some(Value::Str(_)) => {
+                    let total: usize = args.iter().map(|a| a.0.as_str().map_or(0, str::len)).sum();
+                    if total > MAX_STRING {
+                        return Err(too_large_str(total));
+                    }
                     let mut out = String::new();
                     for i in 0..args.len() {
                         out.push_str(string(i)?);
@@ -384,6 +444,10 @@ impl Checker<'_> {
                     Value::Str(out.into())
                 }
                 _ => {
+                    let total: usize = args.iter().map(|a| a.0.as_list().map_or(0, <[Value]>::len)).sum();
+                    if total as u64 > MAX_ELEMENTS {
+                        return Err(too_large_list(total));
+                    }
                     let mut out = Vec::new();
                     for (i, a) in args.iter().enumerate() {
                         out.extend(
@@ -397,6 +461,17 @@ impl Checker<'_> {
                 }
             },
             "merge" => {
+                let total: usize = args
+                    .iter()
+                    .map(|a| match &a.0 {
+                        Value::Map(m) => m.len(),
+                        Value::Record(r) => r.fields.len(),
+                        _ => 0,
+                    })
+                    .sum();
+                if total as u64 > MAX_ELEMENTS {
+                    return Err(too_large_list(total));
+                }
                 let mut out: BTreeMap<String, Value> = BTreeMap::new();
                 for (i, a) in args.iter().enumerate() {
                     match &a.0 {
@@ -463,7 +538,12 @@ impl Checker<'_> {
                 }
                 let mut out = String::from(pieces[0]);
                 for (i, p) in pieces.iter().enumerate().skip(1) {
-                    out.push_str(&self.show(&args[i].0));
+                    if !self.show_into(&args[i].0, &mut out, MAX_STRING) || out.len() + p.len() > MAX_STRING {
+                        return Err((
+                            format!("value too large: the string would be over {} MiB", MAX_STRING >> 20),
+                            None,
+                        ));
+                    }
                     out.push_str(p);
                 }
                 Value::Str(out.into())

@@ -67,6 +67,10 @@ declare_codes! {
     TEMPLATE = "E0501", "user template cannot be rendered";
     OUTPUT_CLASH = "E0502", "two declarations produce the same output file";
     IRSA_ACCOUNT = "E0420", "IRSA needs the stack's AWS account";
+    OUT_OF_RANGE = "E0311", "number out of range for its field";
+    NEGATIVE_QUANTITY = "E0312", "negative duration, size or money";
+    VALUE_TOO_LARGE = "E0313", "value too large";
+    EVAL_BUDGET = "E0314", "evaluation budget exceeded";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.
