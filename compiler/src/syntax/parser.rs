@@ -238,7 +238,10 @@ impl<'t> Parser<'t> {
         }
         let mut open = 0usize;
         while let Some(t) = self.peek() {
-            if open == 0 && ((in_braces && (self.at_op("}") || self.at_top_level_keyword())) || starts(self)) {
+            // A top-level keyword at the start of a line ends the skip even inside brackets
+            // left open by the broken text, so one stray `[` cannot swallow the file.
+            let top = if in_braces { self.at_top_level_keyword() } else { starts(self) && self.at_top_level_keyword() };
+            if top || (open == 0 && ((in_braces && self.at_op("}")) || starts(self))) {
                 return;
             }
             match t {
