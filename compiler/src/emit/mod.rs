@@ -2,11 +2,13 @@
 //!
 //! Takes: an [`ir::Stack`]. Gives: [`Artifact`]s (path, bytes, the declarations each came
 //! from) for `kubernetes/` (one YAML per object and a `kustomization.yaml`), `terraform/`,
-//! `serving/<service>/` and user templates, plus `manifest.json` with content hashes. Output
+//! `serving/<service>/` and user templates, `PREREQUISITES.md` (the add-ons the output
+//! needs, [`prereq`]), plus `manifest.json` with content hashes and the same prerequisites. Output
 //! is deterministic: fixed orders, no clocks, no randomness.
 
 pub mod hcl;
 pub mod k8s;
+pub mod prereq;
 pub mod promql;
 pub mod serving;
 pub mod template;
@@ -57,7 +59,14 @@ pub fn emit(stack: &ir::Stack) -> (Vec<Artifact>, Vec<Diagnostic>) {
         }
     }
     out.dedup_by(|a, b| a.path == b.path);
-    out.push(manifest(stack, &out));
+    let prereqs = prereq::prerequisites(stack, &out);
+    out.push(Artifact::new(
+        "PREREQUISITES.md",
+        prereq::markdown(stack, &prereqs),
+        vec![format!("stack.{}", stack.name)],
+    ));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.push(manifest(stack, &out, &prereqs));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     (out, diags)
 }
@@ -67,7 +76,7 @@ pub fn content_hash(a: &Artifact) -> String {
     hex(&Sha256::digest(&a.bytes))
 }
 
-fn manifest(stack: &ir::Stack, files: &[Artifact]) -> Artifact {
+fn manifest(stack: &ir::Stack, files: &[Artifact], prereqs: &[prereq::Prereq]) -> Artifact {
     let mut by_decl: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let entries: Vec<serde_json::Value> = files
         .iter()
@@ -88,6 +97,7 @@ fn manifest(stack: &ir::Stack, files: &[Artifact]) -> Artifact {
         "stack": stack.name,
         "files": entries,
         "declarations": by_decl,
+        "prerequisites": prereqs,
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');

@@ -42,6 +42,8 @@ pub struct Stack {
     pub node_groups: bool,
     /// Gateway API Gateway for weighted (A/B) routes.
     pub gateway: String,
+    /// Namespace of the NVIDIA device plugin, where its time-slicing ConfigMap lives.
+    pub device_plugin_namespace: String,
     /// Names of the secret params; they reach outputs only as references.
     pub secrets: Vec<String>,
     pub storages: Vec<Storage>,
@@ -129,6 +131,10 @@ pub enum Sharing {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pool {
     pub meta: Meta,
+    /// Cluster-wide name `<stack>-<pool>` (DNS-1123, ≤ 63 characters, hash-suffixed when
+    /// cut): NodePool, EC2NodeClass, ResourceFlavor and the `aistack.dev/pool` node label
+    /// carry it, so two stacks on one cluster never share or overwrite a pool.
+    pub cluster_name: String,
     /// Enum variant, e.g. `H100_80GB`.
     pub gpu: String,
     /// Karpenter's `instance-gpu-name`, e.g. `h100`.
@@ -215,6 +221,8 @@ pub struct Service {
     pub image: String,
     pub port: u16,
     pub hostname: Option<String>,
+    /// Longest request, seconds: the preStop drain.
+    pub request_timeout_s: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -181,6 +181,7 @@ pub struct NodeClaimSpec {
     pub requirements: Vec<Requirement>,
     pub taints: Vec<Taint>,
     pub expire_after: String,
+    pub termination_grace_period: String,
 }
 
 #[derive(Serialize, Clone, Debug)]
