@@ -203,6 +203,8 @@ fn pod_template(
                 format!("--model-repository={CONFIG_DIR}/model_repository"),
                 format!("--http-port={}", svc.port),
                 format!("--metrics-port={METRICS_PORT}"),
+                // nv_inference_first_response_histogram_ms (time to first token) is opt-in.
+                "--metrics-config=histogram_latencies=true".into(),
                 "--allow-grpc=false".into(),
             ],
             "/v2/health/ready",
