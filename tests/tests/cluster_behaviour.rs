@@ -456,3 +456,23 @@ fn error_rates_count_5xx_and_gpu_queries_read_exported_labels() {
     let down: Vec<&String> = qs.iter().filter(|q| q.starts_with("absent(up{")).collect();
     assert!(!down.is_empty(), "an engine-down alert per service");
 }
+
+#[test]
+fn canary_analysis_reads_only_the_canary_pods() {
+    let f = files(&build_file(&aistack_tests::workspace().join("examples/llm-chat/main.ai-stack")));
+    let objs = objects(&f);
+    let rollout =
+        of_kind(&objs, "Rollout").into_iter().find(|r| r["spec"]["strategy"]["canary"].is_object()).expect("a canary");
+    let canary = &rollout["spec"]["strategy"]["canary"];
+    let name = rollout["metadata"]["name"].as_str().expect("name");
+    assert_eq!(canary["stableService"], name);
+    let canary_svc = canary["canaryService"].as_str().expect("canaryService");
+    let services = of_kind(&objs, "Service");
+    let find = |n: &str| services.iter().find(|s| s["metadata"]["name"] == n).unwrap_or_else(|| panic!("Service {n}"));
+    assert_eq!(find(canary_svc)["spec"]["selector"], find(name)["spec"]["selector"], "Argo narrows both to their pods");
+    let t = canary["analysis"]["templates"][0]["templateName"].as_str().expect("analysis");
+    let at = of_kind(&objs, "AnalysisTemplate").into_iter().find(|a| a["metadata"]["name"] == t).expect("template");
+    let q = at["spec"]["metrics"][0]["provider"]["prometheus"]["query"].as_str().expect("query");
+    assert!(q.contains(&format!("service=\"{canary_svc}\"")), "{q}");
+    assert!(!q.contains(&format!("service=\"{name}\"")), "the stable pods are not read: {q}");
+}

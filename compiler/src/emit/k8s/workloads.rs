@@ -660,7 +660,6 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
         let (data, items) = engine_config(stack, svc, model);
         objs.push(config_map(stack, svc, &config, data, sources.clone()));
         let template = pod_template(stack, svc, model, &name, &config, items);
-        let scope = Scope::service(svc.engine, &stack.namespace, &name);
         let kind = match &svc.rollout {
             Rollout::Canary { steps, interval_s, abort_when } => {
                 let mut st: Vec<CanaryStep> = Vec::new();
@@ -673,13 +672,23 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
                         });
                     }
                 }
+                // Argo Rollouts points `<svc>-canary` at the new pods only (it adds their
+                // pod-template hash to the selector), so the abort analysis reads the canary's
+                // series, not the stable pods' with them. Pods of both share the Rollout's
+                // name, so per-pod (DCGM) signals still read both.
+                let canary = format!("{name}-canary");
+                objs.push(service_object(stack, svc, &canary, &name));
+                let canary_scope =
+                    Scope { pods: Some(name.clone()), ..Scope::service(svc.engine, &stack.namespace, &canary) };
                 let analysis_ref = abort_when.as_ref().map(|c| {
                     let t = format!("{name}-abort");
-                    objs.push(analysis(stack, svc, &t, "abort-when", &promql::holds(c, &scope), false, None));
+                    objs.push(analysis(stack, svc, &t, "abort-when", &promql::holds(c, &canary_scope), false, None));
                     RolloutAnalysis { templates: vec![TemplateRef { template_name: t }] }
                 });
                 let strategy = RolloutStrategy {
                     canary: Some(CanaryStrategy {
+                        canary_service: canary,
+                        stable_service: name.clone(),
                         steps: st,
                         analysis: analysis_ref,
                         max_surge: 1,
