@@ -171,7 +171,7 @@ proptest! {
         prop_assert_eq!(&vllm["model"], &Value::from(want_uri.clone()));
         let model_json: Value = serde_json::from_str(&get("serving/embed/model_repository/small/1/model.json")).expect("model.json");
         prop_assert_eq!(&model_json["model"], &Value::from(want_uri));
-        let nodeclass = &yaml_docs(&get("kubernetes/ec2nodeclass-l4.yaml"))[0];
+        let nodeclass = &yaml_docs(&get("kubernetes/ec2nodeclass-s-l4.yaml"))[0];
         prop_assert_eq!(&nodeclass["spec"]["tags"]["team"], &Value::from(text.clone()));
         let tf_team = out
             .iter()

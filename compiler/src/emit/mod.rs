@@ -2,14 +2,16 @@
 //!
 //! Takes: an [`ir::Stack`]. Gives: [`Artifact`]s (path, bytes, the declarations each came
 //! from) for `kubernetes/` (one YAML per object and a `kustomization.yaml`), `terraform/`,
-//! `serving/<service>/` and user templates, plus `manifest.json` with content hashes. Output
-//! is deterministic: fixed orders, no clocks, no randomness. `build` also records the stack's
-//! identity in the manifest ([`identity`]: a hash of the root file's canonical path, so no
-//! machine path is shipped), which is how it recognises its own earlier output.
+//! `serving/<service>/` and user templates, `PREREQUISITES.md` (the add-ons the output
+//! needs, [`prereq`]), plus `manifest.json` with content hashes and the same prerequisites.
+//! Output is deterministic: fixed orders, no clocks, no randomness. `build` also records the
+//! stack's identity in the manifest ([`identity`]: a hash of the root file's canonical path,
+//! so no machine path is shipped), which is how it recognises its own earlier output.
 
 pub mod access;
 pub mod hcl;
 pub mod k8s;
+pub mod prereq;
 pub mod promql;
 pub mod serving;
 pub mod template;
@@ -74,7 +76,14 @@ pub fn emit_with_identity(stack: &ir::Stack, identity: Option<&str>) -> (Vec<Art
         }
     }
     out.dedup_by(|a, b| a.path == b.path);
-    out.push(manifest(stack, &out, identity));
+    let prereqs = prereq::prerequisites(stack, &out);
+    out.push(Artifact::new(
+        "PREREQUISITES.md",
+        prereq::markdown(stack, &prereqs),
+        vec![format!("stack.{}", stack.name)],
+    ));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.push(manifest(stack, &out, &prereqs, identity));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     (out, diags)
 }
@@ -84,7 +93,7 @@ pub fn content_hash(a: &Artifact) -> String {
     hex(&Sha256::digest(&a.bytes))
 }
 
-fn manifest(stack: &ir::Stack, files: &[Artifact], identity: Option<&str>) -> Artifact {
+fn manifest(stack: &ir::Stack, files: &[Artifact], prereqs: &[prereq::Prereq], identity: Option<&str>) -> Artifact {
     let mut by_decl: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let entries: Vec<serde_json::Value> = files
         .iter()
@@ -108,6 +117,7 @@ fn manifest(stack: &ir::Stack, files: &[Artifact], identity: Option<&str>) -> Ar
     }
     doc.insert("files".into(), entries.into());
     doc.insert("declarations".into(), serde_json::json!(by_decl));
+    doc.insert("prerequisites".into(), serde_json::json!(prereqs));
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     Artifact::new("manifest.json", text, Vec::new())

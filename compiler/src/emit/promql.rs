@@ -5,9 +5,21 @@
 //! otherwise ([`holds`]), built from `bool` comparisons, so alerts (`== 1`), Argo analyses
 //! (`result[0] == 1`) and gates read it the same way. A bare signal compiles to its value
 //! ([`signal`]) in base units: seconds, bytes, fractions, per-second rates.
-//! Metric names: vLLM 0.33 (`vllm:*`), Triton (`nv_inference_*`), TGI (`tgi_*`), DCGM
-//! exporter (`DCGM_FI_DEV_*`); eval signals are gauges `aistack_eval_<name>` that pipelines
-//! push, labelled with the pipeline.
+//! Metric names: vLLM 0.33 (`vllm:*`, and `http_requests_total` from the
+//! prometheus-fastapi-instrumentator on the same `/metrics`), Triton (`nv_inference_*`), TGI
+//! (`tgi_*`), DCGM exporter (`DCGM_FI_DEV_*`); eval signals are gauges `aistack_eval_<name>`
+//! that pipelines push, labelled with the pipeline. [`METRIC_NAMES`] lists every name this
+//! module may emit, with where it is exported; a test checks emitted queries against it and
+//! against `../shared/schemas/vllm/vllm-metrics-v0.33.0.json`.
+//!
+//! DCGM series are scraped through the GPU Operator's ServiceMonitor with its default
+//! `honorLabels: false`, so the workload's labels arrive as `exported_namespace` and
+//! `exported_pod` (the plain `namespace`/`pod` are the exporter's own).
+//!
+//! Error rates count server-side failures and never read 0 for a dead engine: the error
+//! counters that exist only after the first error are `or vector(0)`, while the
+//! denominator is a series the live engine always exports, so with no engine the ratio has
+//! no value (and the per-service `absent(up)` alert in `k8s/observe.rs` fires).
 
 use crate::ir::{Cond, Engine};
 
@@ -53,14 +65,17 @@ impl Scope {
         }
         format!("{{{}}}", parts.join(","))
     }
+    /// DCGM series of the workload's pods (`exported_*`: see the module header).
     fn pod_sel(&self) -> String {
         if let Some(p) = &self.pods {
-            return format!("{{namespace=\"{}\",pod=~\"{p}-.*\"}}", self.namespace);
+            return format!("{{exported_namespace=\"{}\",exported_pod=~\"{p}-.*\"}}", self.namespace);
         }
         match &self.service {
-            Some(s) if s.contains('|') => format!("{{namespace=\"{}\",pod=~\"({s})-.*\"}}", self.namespace),
-            Some(s) => format!("{{namespace=\"{}\",pod=~\"{s}-.*\"}}", self.namespace),
-            None => format!("{{namespace=\"{}\"}}", self.namespace),
+            Some(s) if s.contains('|') => {
+                format!("{{exported_namespace=\"{}\",exported_pod=~\"({s})-.*\"}}", self.namespace)
+            }
+            Some(s) => format!("{{exported_namespace=\"{}\",exported_pod=~\"{s}-.*\"}}", self.namespace),
+            None => format!("{{exported_namespace=\"{}\"}}", self.namespace),
         }
     }
 }
@@ -90,10 +105,7 @@ pub fn signal(namespace: &str, name: &str, s: &Scope) -> String {
             quantile(q(name), "vllm:e2e_request_latency_seconds_bucket", &sel, w)
         }
         (Engine::Vllm, "time_to_first_token") => quantile("0.95", "vllm:time_to_first_token_seconds_bucket", &sel, w),
-        (Engine::Vllm, "error_rate") => format!(
-            "sum(rate(vllm:request_success_total{}[{w}])) / clamp_min(sum(rate(vllm:request_success_total{sel}[{w}])), 1e-9)",
-            s.sel("finished_reason=\"error\"")
-        ),
+        (Engine::Vllm, "error_rate") => vllm_error_rate(s),
         (Engine::Vllm, "tokens_per_second") => format!("sum(rate(vllm:generation_tokens_total{sel}[{w}]))"),
         (Engine::Vllm, "requests_per_second") => format!("sum(rate(vllm:request_success_total{sel}[{w}]))"),
         (Engine::Triton, "queue_depth") => format!("sum(nv_inference_pending_request_count{sel})"),
@@ -104,6 +116,8 @@ pub fn signal(namespace: &str, name: &str, s: &Scope) -> String {
         (Engine::Triton, "time_to_first_token") => {
             format!("{} / 1000", quantile("0.95", "nv_inference_first_response_histogram_ms_bucket", &sel, w))
         }
+        // Triton exports no HTTP-status counter; its per-model failure counter counts every
+        // failed inference request (created with the model, so present while it is loaded).
         (Engine::Triton, "error_rate") => format!(
             "sum(rate(nv_inference_request_failure{sel}[{w}])) / clamp_min(sum(rate(nv_inference_request_success{sel}[{w}])) + sum(rate(nv_inference_request_failure{sel}[{w}])), 1e-9)"
         ),
@@ -117,14 +131,54 @@ pub fn signal(namespace: &str, name: &str, s: &Scope) -> String {
         (Engine::Tgi, "time_to_first_token") => {
             quantile("0.95", "tgi_batch_inference_duration_bucket", &s.sel("method=\"prefill\""), w)
         }
+        // TGI exports no HTTP-status counter; `tgi_request_failure{err}` counts failed
+        // requests (router/src: `err` is validation, overloaded, generation, timeout, dropped,
+        // …). Client errors (`validation`, 422) and client disconnects (`dropped`) are not
+        // the server's; the counter exists only after the first failure.
         (Engine::Tgi, "error_rate") => format!(
-            "sum(rate(tgi_request_failure{sel}[{w}])) / clamp_min(sum(rate(tgi_request_count{sel}[{w}])), 1e-9)"
+            "(sum(rate(tgi_request_failure{}[{w}])) or vector(0)) / clamp_min(sum(rate(tgi_request_count{sel}[{w}])), 1e-9)",
+            s.sel("err!~\"validation|dropped\"")
         ),
         (Engine::Tgi, "tokens_per_second") => format!("sum(rate(tgi_request_generated_tokens_sum{sel}[{w}]))"),
         (Engine::Tgi, "requests_per_second") => format!("sum(rate(tgi_request_success{sel}[{w}]))"),
         (_, other) => format!("sum(aistack_{other}{sel})"),
     }
 }
+
+/// vLLM's error ratio: HTTP 5xx answered by the API server (exceptions, timeouts, engine
+/// crashes: `http_requests_total{status="5xx"}`, created at the first 5xx) plus requests the
+/// engine finished with `finished_reason="error"` (streamed requests end so after their 200),
+/// over finished requests plus 5xx. `vllm:request_success_total` exists for every reason from
+/// start, so a live idle engine reads 0 and a dead one reads nothing. A non-streamed engine
+/// error is counted twice (it is also a 500): the ratio errs high, never low.
+fn vllm_error_rate(s: &Scope) -> String {
+    let w = s.window;
+    let http5xx = format!("(sum(rate(http_requests_total{}[{w}])) or vector(0))", s.sel("status=\"5xx\""));
+    let engine = format!("sum(rate(vllm:request_success_total{}[{w}]))", s.sel("finished_reason=\"error\""));
+    let finished = format!("sum(rate(vllm:request_success_total{}[{w}]))", s.sel(""));
+    format!("clamp_max(({engine} + {http5xx}) / clamp_min({finished} + {http5xx}, 1e-9), 1)")
+}
+
+/// Every metric name the queries of this module (and the `up` alert) may name, with the
+/// exporter it comes from; `aistack_eval_*` gauges are pushed by pipelines.
+pub const METRIC_NAMES: &[(&str, &str)] = &[
+    ("up", "Prometheus, per scrape target"),
+    ("http_requests_total", "vLLM API server (prometheus-fastapi-instrumentator)"),
+    ("DCGM_FI_DEV_GPU_UTIL", "DCGM exporter default counters"),
+    ("DCGM_FI_DEV_FB_USED", "DCGM exporter default counters"),
+    ("nv_inference_pending_request_count", "Triton metrics"),
+    ("nv_inference_request_duration_us", "Triton metrics"),
+    ("nv_inference_request_success", "Triton metrics"),
+    ("nv_inference_request_failure", "Triton metrics"),
+    ("nv_inference_first_response_histogram_ms_bucket", "Triton metrics"),
+    ("tgi_queue_size", "TGI router"),
+    ("tgi_request_duration_bucket", "TGI router"),
+    ("tgi_batch_inference_duration_bucket", "TGI router"),
+    ("tgi_request_failure", "TGI router"),
+    ("tgi_request_count", "TGI router"),
+    ("tgi_request_generated_tokens_sum", "TGI router"),
+    ("tgi_request_success", "TGI router"),
+];
 
 fn num(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
@@ -220,6 +274,13 @@ pub fn describe(c: &Cond) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn gpu_signals_read_the_exported_pod_labels() {
+        let s = Scope::service(Engine::Vllm, "llm", "chat");
+        let q = signal("metric", "gpu_utilization", &s);
+        assert_eq!(q, "avg(DCGM_FI_DEV_GPU_UTIL{exported_namespace=\"llm\",exported_pod=~\"chat-.*\"}) / 100");
+    }
+
     fn sig(n: &str) -> Box<Cond> {
         Box::new(Cond::Signal { namespace: "metric".into(), name: n.into() })
     }
@@ -234,6 +295,9 @@ mod tests {
         let q = holds(&c, &s);
         assert!(q.starts_with("clamp_max(("), "{q}");
         assert!(q.contains("vllm:request_success_total{namespace=\"llm\",service=\"chat\",finished_reason=\"error\"}"));
+        assert!(q.contains(
+            "(sum(rate(http_requests_total{namespace=\"llm\",service=\"chat\",status=\"5xx\"}[5m])) or vector(0))"
+        ));
         assert!(q.contains(") > bool (0.02)"));
         assert!(q.contains("histogram_quantile(0.95, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket"));
         let n = holds(&Cond::Not(Box::new(Cond::Cmp(">".into(), sig("queue_depth"), Box::new(Cond::Num(8.0))))), &s);

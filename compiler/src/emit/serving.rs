@@ -8,7 +8,7 @@
 
 use super::{yaml, Artifact};
 use crate::diag::Diagnostic;
-use crate::ir::{Backend, Engine, Model, Service, Stack};
+use crate::ir::{Backend, Engine, Model, Service, Sharing, Stack};
 use serde_json::{json, Map, Value};
 
 /// Where the pod reads the engine config.
@@ -55,7 +55,7 @@ pub fn vllm_args(stack: &Stack, svc: &Service, model: &Model) -> Map<String, Val
     if model.precision == "fp8" {
         m.insert("quantization".into(), json!("fp8"));
     }
-    m.insert("gpu-memory-utilization".into(), json!(round3(svc.gpu_memory_utilization)));
+    m.insert("gpu-memory-utilization".into(), json!(memory_fraction(stack, svc)));
     m.insert("max-num-seqs".into(), json!(svc.max_batch));
     if s3 {
         m.insert("load-format".into(), json!("runai_streamer"));
@@ -66,6 +66,19 @@ pub fn vllm_args(stack: &Stack, svc: &Service, model: &Model) -> Map<String, Val
     // Request bodies can carry personal data: keep them out of the logs.
     m.insert("enable-log-requests".into(), json!(false));
     m
+}
+
+/// The fraction of each GPU's memory one engine may take: `gpu_memory_utilization`, divided
+/// among the replicas that time-share a GPU (vLLM's `--gpu-memory-utilization` is a
+/// per-instance limit, so two instances on one GPU take 0.5 each: vLLM 0.33 engine argument
+/// help, `../shared/schemas/vllm/vllm-engine-args-v0.33.0.json`). The checker's fit rule
+/// (`check/rules.rs`, `memory_per_gpu`) gives each replica the same share.
+pub fn memory_fraction(stack: &Stack, svc: &Service) -> f64 {
+    let share = match stack.pools.get(svc.pool).map(|p| &p.sharing) {
+        Some(Sharing::TimeSlicing { replicas }) => f64::from((*replicas).max(1)),
+        _ => 1.0,
+    };
+    round3(svc.gpu_memory_utilization / share)
 }
 
 fn round3(x: f64) -> f64 {
@@ -80,7 +93,7 @@ pub fn triton_model_json(stack: &Stack, svc: &Service, model: &Model) -> Map<Str
     m.insert("tensor_parallel_size".into(), json!(svc.tensor_parallel));
     m.insert("max_model_len".into(), json!(model.context_length));
     m.insert("dtype".into(), json!(dtype(&model.precision)));
-    m.insert("gpu_memory_utilization".into(), json!(round3(svc.gpu_memory_utilization)));
+    m.insert("gpu_memory_utilization".into(), json!(memory_fraction(stack, svc)));
     m.insert("max_num_seqs".into(), json!(svc.max_batch));
     if s3 {
         m.insert("load_format".into(), json!("runai_streamer"));
@@ -131,7 +144,7 @@ pub fn tgi_env(stack: &Stack, svc: &Service, model: &Model) -> Vec<(String, Stri
         ("MAX_INPUT_TOKENS".into(), max_input.max(1).to_string()),
         ("MAX_TOTAL_TOKENS".into(), model.context_length.to_string()),
         ("MAX_CONCURRENT_REQUESTS".into(), svc.max_batch.to_string()),
-        ("CUDA_MEMORY_FRACTION".into(), round3(svc.gpu_memory_utilization).to_string()),
+        ("CUDA_MEMORY_FRACTION".into(), memory_fraction(stack, svc).to_string()),
         ("PORT".into(), svc.port.to_string()),
         ("HOSTNAME".into(), "0.0.0.0".into()),
     ];

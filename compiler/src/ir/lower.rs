@@ -323,8 +323,10 @@ pub fn lower(a: &Analysis) -> Stack {
                 ("mig", Some(p)) => Sharing::Mig { profile: s(p, "profile") },
                 _ => Sharing::None,
             };
+            let meta = meta("gpu_pool", addr(id));
             Pool {
-                meta: meta("gpu_pool", addr(id)),
+                cluster_name: dns_name(&format!("{stack_name}-{}", meta.name)),
+                meta,
                 gpu,
                 gpu_label: s(&model, "karpenter_name"),
                 gpu_memory_bytes: num(&model, "memory"),
@@ -432,6 +434,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 image: opt_s(&r, "image").unwrap_or(default_image),
                 port: if port == 0 { 8000 } else { port },
                 hostname: opt_s(&r, "hostname"),
+                request_timeout_s: secs(&r, "request_timeout").max(1),
             }
         })
         .collect();
@@ -591,6 +594,7 @@ pub fn lower(a: &Analysis) -> Stack {
         gateway: s(&st, "gateway"),
         irsa: l.variant(st.get("identity")) == "irsa",
         account: opt_s(&st, "account"),
+        device_plugin_namespace: s(&st, "device_plugin_namespace"),
         secrets,
         storages,
         models,

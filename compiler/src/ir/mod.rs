@@ -45,6 +45,8 @@ pub struct Stack {
     /// Workload identity by IRSA (else EKS Pod Identity), and the account its role ARNs name.
     pub irsa: bool,
     pub account: Option<String>,
+    /// Namespace of the NVIDIA device plugin, where its time-slicing ConfigMap lives.
+    pub device_plugin_namespace: String,
     /// Names of the secret params; they reach outputs only as references.
     pub secrets: Vec<String>,
     pub storages: Vec<Storage>,
@@ -132,6 +134,10 @@ pub enum Sharing {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pool {
     pub meta: Meta,
+    /// Cluster-wide name `<stack>-<pool>` (DNS-1123, ≤ 63 characters, hash-suffixed when
+    /// cut): NodePool, EC2NodeClass, ResourceFlavor and the `aistack.dev/pool` node label
+    /// carry it, so two stacks on one cluster never share or overwrite a pool.
+    pub cluster_name: String,
     /// Enum variant, e.g. `H100_80GB`.
     pub gpu: String,
     /// Karpenter's `instance-gpu-name`, e.g. `h100`.
@@ -218,6 +224,8 @@ pub struct Service {
     pub image: String,
     pub port: u16,
     pub hostname: Option<String>,
+    /// Longest request, seconds: the preStop drain.
+    pub request_timeout_s: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -45,6 +45,9 @@ pub struct RolloutStrategy {
 #[derive(Serialize, Clone, Debug, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStrategy {
+    /// Services Argo Rollouts points at the canary and the stable pods.
+    pub canary_service: String,
+    pub stable_service: String,
     pub steps: Vec<CanaryStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<RolloutAnalysis>,
@@ -181,6 +184,7 @@ pub struct NodeClaimSpec {
     pub requirements: Vec<Requirement>,
     pub taints: Vec<Taint>,
     pub expire_after: String,
+    pub termination_grace_period: String,
 }
 
 #[derive(Serialize, Clone, Debug)]

@@ -311,13 +311,13 @@ fn kueue(stack: &Stack, objs: &mut Vec<Obj>) {
         let flavor = Object {
             api_version: "kueue.x-k8s.io/v1beta2",
             kind: "ResourceFlavor",
-            metadata: ObjectMeta { namespace: None, ..object_meta(stack, &pool.meta, &pool.meta.name) },
+            metadata: ObjectMeta { namespace: None, ..object_meta(stack, &pool.meta, &pool.cluster_name) },
             spec: ResourceFlavorSpec { node_labels: labels, tolerations },
         };
-        objs.push(Obj::new("ResourceFlavor", &pool.meta.name, &flavor, vec![pool.meta.full_address()]));
+        objs.push(Obj::new("ResourceFlavor", &pool.cluster_name, &flavor, vec![pool.meta.full_address()]));
         let nodes = u64::from(pool.nodes.1);
         flavors.push(FlavorQuotas {
-            name: pool.meta.name.clone(),
+            name: pool.cluster_name.clone(),
             resources: vec![
                 FlavorResource { name: "cpu".into(), nominal_quota: (nodes * u64::from(pool.vcpus)).to_string() },
                 FlavorResource {

@@ -13,6 +13,8 @@ mod observe;
 mod pools;
 mod workloads;
 
+pub use pools::sharing_config_name;
+
 use super::{labels, yaml, Artifact};
 use crate::diag::Diagnostic;
 use crate::ir::{Meta, Stack};

@@ -1,5 +1,7 @@
 //! Observability: a ServiceMonitor per service, and PrometheusRules for SLOs and monitors
-//! with every condition compiled to PromQL on the engine's real metric names.
+//! with every condition compiled to PromQL on the engine's real metric names, plus a
+//! `<service>-engine-health` rule per service whose `absent(up{…} == 1)` alert fires when no
+//! engine of a workload answers its scrape (a dead engine has no error rate to alert on).
 
 use super::crd::*;
 
@@ -70,6 +72,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
         objs.push(Obj::new("ServiceMonitor", name, &sm, vec![svc.meta.full_address()]));
         // An A/B service's signals span the Services of all its variants.
         let workloads: Vec<String> = crate::emit::serving::workloads(svc).into_iter().map(|w| w.0).collect();
+        objs.push(health_rule(stack, svc, &workloads));
         let scope = Scope::workloads(svc.engine, &stack.namespace, &workloads);
         let slo = &svc.slo;
         let mut rules = Vec::new();
@@ -154,6 +157,22 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
             objs.push(prometheus_rule(stack, &m.meta, &m.meta.name, rules));
         }
     }
+}
+
+/// Minutes a workload may go unscraped before it pages: longer than a rolling replacement,
+/// shorter than an outage anyone tolerates.
+const DOWN_FOR_S: u64 = 600;
+
+fn health_rule(stack: &Stack, svc: &crate::ir::Service, workloads: &[String]) -> Obj {
+    let rules = workloads
+        .iter()
+        .map(|w| {
+            let expr = format!("absent(up{{namespace=\"{}\",service=\"{w}\"}} == 1)", stack.namespace);
+            let summary = format!("no engine of {w} ({}) answers its metrics scrape", svc.meta.address);
+            rule(format!("{}Down", camel(w)), expr, DOWN_FOR_S, "page", summary, &svc.meta.full_address())
+        })
+        .collect();
+    prometheus_rule(stack, &svc.meta, &format!("{}-engine-health", svc.meta.name), rules)
 }
 
 fn prometheus_rule(stack: &Stack, meta: &crate::ir::Meta, name: &str, rules: Vec<Rule>) -> Obj {

@@ -1,5 +1,16 @@
 //! GPU pools as Karpenter `NodePool` + `EC2NodeClass`, with the taints and labels the
 //! workloads tolerate and select, and the NVIDIA device-plugin sharing configs.
+//!
+//! Cluster-scoped objects are named `<stack>-<pool>` ([`Pool::cluster_name`]), so stacks
+//! sharing a cluster never overwrite each other. GPU nodes carry only the `nvidia.com/gpu`
+//! NoSchedule taint: the NVIDIA device plugin and the GPU Operator's operands (DCGM
+//! exporter, GFD) tolerate exactly that one by default (k8s-device-plugin
+//! `deployments/helm/nvidia-device-plugin/values.yaml`, gpu-operator `values.yaml`
+//! `daemonsets.tolerations`); any other NoSchedule taint keeps the plugin off the node and
+//! the GPUs never become allocatable. Pods reach their own pool through the
+//! `aistack.dev/pool` node label. Time-slicing configs go to the device plugin's namespace
+//! (`stack.device_plugin_namespace`), one key per pool, which nodes select with the
+//! `nvidia.com/device-plugin.config` label.
 
 use super::crd::*;
 use super::{object_meta, Obj};
@@ -15,20 +26,32 @@ fn tags(stack: &Stack, pool: &Pool) -> BTreeMap<String, String> {
     t
 }
 
-/// Taints every node of the pool carries (the pods' tolerations mirror them).
-pub fn taints(pool: &Pool) -> Vec<Taint> {
-    vec![
-        Taint { key: "nvidia.com/gpu".into(), value: None, effect: "NoSchedule".into() },
-        Taint { key: "aistack.dev/pool".into(), value: Some(pool.meta.name.clone()), effect: "NoSchedule".into() },
-    ]
+/// Taints every node of the pool carries (the pods' tolerations mirror them): only the one
+/// the GPU add-ons tolerate by default.
+pub fn taints() -> Vec<Taint> {
+    vec![Taint { key: GPU_TAINT.into(), value: None, effect: "NoSchedule".into() }]
+}
+
+/// The taint key of GPU nodes, tolerated by the NVIDIA device plugin and DCGM exporter.
+pub const GPU_TAINT: &str = "nvidia.com/gpu";
+
+/// How long Karpenter lets PodDisruptionBudgets hold a node drain.
+pub const DRAIN_LIMIT: &str = "48h";
+
+/// The node label pods select their pool by.
+pub const POOL_LABEL: &str = "aistack.dev/pool";
+
+/// Name of the ConfigMap holding the stack's time-slicing configs, in the device plugin's namespace.
+pub fn sharing_config_name(stack: &Stack) -> String {
+    crate::ir::lower::dns_name(&format!("{}-device-plugin-config", stack.name))
 }
 
 pub fn node_labels(pool: &Pool) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
-    l.insert("aistack.dev/pool".to_string(), pool.meta.name.clone());
+    l.insert(POOL_LABEL.to_string(), pool.cluster_name.clone());
     match &pool.sharing {
         Sharing::TimeSlicing { .. } => {
-            l.insert("nvidia.com/device-plugin.config".into(), pool.meta.name.clone());
+            l.insert("nvidia.com/device-plugin.config".into(), pool.cluster_name.clone());
         }
         Sharing::Mig { profile } => {
             l.insert("nvidia.com/mig.config".into(), format!("all-{profile}"));
@@ -44,7 +67,7 @@ fn discovery(stack: &Stack) -> Vec<SelectorTerm> {
 
 pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
     for pool in &stack.pools {
-        let name = &pool.meta.name;
+        let name = &pool.cluster_name;
         let mut requirements = vec![
             Requirement {
                 key: "node.kubernetes.io/instance-type".into(),
@@ -84,8 +107,12 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
                             name: name.clone(),
                         },
                         requirements,
-                        taints: taints(pool),
+                        taints: taints(),
                         expire_after: "720h".into(),
+                        // A drain waits this long for PodDisruptionBudgets (a one-replica
+                        // service allows no eviction) before Karpenter deletes the pods, so
+                        // expired nodes are cycled without waiting forever.
+                        termination_grace_period: DRAIN_LIMIT.into(),
                     },
                 },
                 // Never evict running models to bin-pack: only empty nodes are removed.
@@ -136,7 +163,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
 pub fn sharing_configs(stack: &Stack, objs: &mut Vec<Obj>) {
     let mut sharing = BTreeMap::new();
     for pool in &stack.pools {
-        let name = &pool.meta.name;
+        let name = &pool.cluster_name;
         if let Sharing::TimeSlicing { replicas } = pool.sharing {
             let cfg = serde_json::json!({
                 "version": "v1",
@@ -148,8 +175,10 @@ pub fn sharing_configs(stack: &Stack, objs: &mut Vec<Obj>) {
         }
     }
     if !sharing.is_empty() {
-        // The NVIDIA device plugin reads one config per key; nodes pick theirs with the
-        // `nvidia.com/device-plugin.config` label the NodePool sets.
+        // The NVIDIA device plugin reads one config per key from a ConfigMap in its own
+        // namespace (GPU Operator: ClusterPolicy `devicePlugin.config.name`); nodes pick
+        // theirs with the `nvidia.com/device-plugin.config` label the pool sets. Keys carry
+        // the stack, so several stacks' keys can be merged into the one ConfigMap it reads.
         let sources: Vec<String> = sharing.values().map(|v| v.1.clone()).collect();
         let meta = crate::ir::Meta {
             kind: "stack",
@@ -157,11 +186,14 @@ pub fn sharing_configs(stack: &Stack, objs: &mut Vec<Obj>) {
             name: crate::ir::lower::dns_name(&stack.name),
             ident: String::new(),
         };
+        let name = sharing_config_name(stack);
+        let mut metadata = object_meta(stack, &meta, &name);
+        metadata.namespace = Some(stack.device_plugin_namespace.clone());
         let cm = ConfigMap {
-            metadata: object_meta(stack, &meta, "device-plugin-configs"),
+            metadata,
             data: Some(sharing.into_iter().map(|(k, v)| (k, v.0)).collect()),
             ..Default::default()
         };
-        objs.push(Obj::new("ConfigMap", "device-plugin-configs", &cm, sources));
+        objs.push(Obj::new("ConfigMap", &name, &cm, sources));
     }
 }

@@ -10,7 +10,7 @@ use crate::diag::{codes, Diagnostic};
 use crate::emit::promql::{self, Scope};
 use crate::emit::serving::{self, CACHE_DIR, CONFIG_DIR};
 use crate::ir::{Engine, EnvValue, Model, Pool, Rollout, Service, Sharing, Stack};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::autoscaling::v2::CrossVersionObjectReference;
 use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
@@ -69,25 +69,16 @@ pub fn resources(pool: &Pool, gpus: u32) -> ResourceRequirements {
     ResourceRequirements { limits: Some(q.clone()), requests: Some(q), ..Default::default() }
 }
 
-/// Pods land only on their pool's nodes: the pool label, and tolerations for its taints.
+/// Pods land only on their pool's nodes: the pool label, and a toleration for its taint.
 pub fn placement(pool: &Pool) -> (BTreeMap<String, String>, Vec<Toleration>) {
     let mut sel = BTreeMap::new();
-    sel.insert("aistack.dev/pool".to_string(), pool.meta.name.clone());
-    let tolerations = vec![
-        Toleration {
-            key: Some("nvidia.com/gpu".into()),
-            operator: Some("Exists".into()),
-            effect: Some("NoSchedule".into()),
-            ..Default::default()
-        },
-        Toleration {
-            key: Some("aistack.dev/pool".into()),
-            operator: Some("Equal".into()),
-            value: Some(pool.meta.name.clone()),
-            effect: Some("NoSchedule".into()),
-            ..Default::default()
-        },
-    ];
+    sel.insert(super::pools::POOL_LABEL.to_string(), pool.cluster_name.clone());
+    let tolerations = vec![Toleration {
+        key: Some(super::pools::GPU_TAINT.into()),
+        operator: Some("Exists".into()),
+        effect: Some("NoSchedule".into()),
+        ..Default::default()
+    }];
     (sel, tolerations)
 }
 
@@ -213,6 +204,8 @@ fn pod_template(
                 format!("--model-repository={CONFIG_DIR}/model_repository"),
                 format!("--http-port={}", svc.port),
                 format!("--metrics-port={METRICS_PORT}"),
+                // nv_inference_first_response_histogram_ms (time to first token) is opt-in.
+                "--metrics-config=histogram_latencies=true".into(),
                 "--allow-grpc=false".into(),
             ],
             "/v2/health/ready",
@@ -270,6 +263,7 @@ fn pod_template(
         liveness_probe: Some(probe(live, 20, 3)),
         security_context: Some(container_security()),
         volume_mounts: Some(mounts),
+        lifecycle: Some(drain(svc)),
         ..Default::default()
     };
     PodTemplateSpec {
@@ -282,10 +276,31 @@ fn pod_template(
             tolerations: Some(tolerations),
             containers: vec![container],
             volumes: Some(volumes),
-            termination_grace_period_seconds: Some(60),
+            termination_grace_period_seconds: Some(grace_period(svc)),
             ..Default::default()
         }),
     }
+}
+
+/// Seconds the engine gets to exit after its drain.
+const SHUTDOWN_S: i64 = 30;
+
+/// A stopping pod keeps serving for the request timeout before the engine gets SIGTERM:
+/// the endpoint is removed from the Service meanwhile and requests in flight finish. The
+/// `sleep` action needs no binary in the image (Kubernetes >= 1.30, KEP-3960).
+fn drain(svc: &Service) -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction { seconds: svc.request_timeout_s as i64 }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `terminationGracePeriodSeconds`: the drain plus time for the engine to exit.
+pub fn grace_period(svc: &Service) -> i64 {
+    svc.request_timeout_s as i64 + SHUTDOWN_S
 }
 
 /// checkov checks a serving workload cannot satisfy, with the reason.
@@ -358,8 +373,17 @@ fn deployment(
             replicas: Some(replicas as i32),
             revision_history_limit: Some(5),
             selector: LabelSelector { match_labels: Some(selector(stack, name)), ..Default::default() },
-            // `all_at_once`: replace every replica together, so no extra GPUs are needed.
-            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..Default::default() }),
+            // `all_at_once`: every replica moves to the new version in one rollout, but one at
+            // a time, a new pod Ready before an old one stops, so serving never pauses. The
+            // surge pod needs one replica's GPUs free (or a node Karpenter can add); without
+            // them the rollout waits and the old pods keep serving.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
             template,
             ..Default::default()
         }),
@@ -420,13 +444,22 @@ fn rollout(stack: &Stack, svc: &Service, template: PodTemplateSpec, strategy: Ro
     Obj::new("Rollout", name, &r, vec![svc.meta.full_address(), stack.models[svc.model].meta.full_address()])
 }
 
-fn pdb(stack: &Stack, svc: &Service, name: &str) -> Obj {
+/// Voluntary evictions (node drains, Karpenter disruption) never take the last healthy
+/// replica: with two or more replicas one may go at a time; with one, none may (`minAvailable:
+/// 1`), so a drain waits for a second replica or for the NodePool's `terminationGracePeriod`.
+/// Unhealthy pods may always be evicted (`unhealthyPodEvictionPolicy: AlwaysAllow`), so a
+/// pod that never became Ready cannot block a drain. Rollouts replace pods through their
+/// controller, not evictions, so the budget never blocks a replacement.
+fn pdb(stack: &Stack, svc: &Service, name: &str, replicas: u32) -> Obj {
+    let (min_available, max_unavailable) =
+        if replicas >= 2 { (None, Some(IntOrString::Int(1))) } else { (Some(IntOrString::Int(1)), None) };
     let p = PodDisruptionBudget {
         metadata: object_meta(stack, &svc.meta, name),
         spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
+            min_available,
+            max_unavailable,
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
             selector: Some(LabelSelector { match_labels: Some(selector(stack, name)), ..Default::default() }),
-            ..Default::default()
         }),
         ..Default::default()
     };
@@ -623,7 +656,6 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
         let (data, items) = engine_config(stack, svc, model);
         objs.push(config_map(stack, svc, &config, data, sources.clone()));
         let template = pod_template(stack, svc, model, &name, &config, items);
-        let scope = Scope::service(svc.engine, &stack.namespace, &name);
         let kind = match &svc.rollout {
             Rollout::Canary { steps, interval_s, abort_when } => {
                 let mut st: Vec<CanaryStep> = Vec::new();
@@ -636,13 +668,23 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
                         });
                     }
                 }
+                // Argo Rollouts points `<svc>-canary` at the new pods only (it adds their
+                // pod-template hash to the selector), so the abort analysis reads the canary's
+                // series, not the stable pods' with them. Pods of both share the Rollout's
+                // name, so per-pod (DCGM) signals still read both.
+                let canary = format!("{name}-canary");
+                objs.push(service_object(stack, svc, &canary, &name));
+                let canary_scope =
+                    Scope { pods: Some(name.clone()), ..Scope::service(svc.engine, &stack.namespace, &canary) };
                 let analysis_ref = abort_when.as_ref().map(|c| {
                     let t = format!("{name}-abort");
-                    objs.push(analysis(stack, svc, &t, "abort-when", &promql::holds(c, &scope), false, None));
+                    objs.push(analysis(stack, svc, &t, "abort-when", &promql::holds(c, &canary_scope), false, None));
                     RolloutAnalysis { templates: vec![TemplateRef { template_name: t }] }
                 });
                 let strategy = RolloutStrategy {
                     canary: Some(CanaryStrategy {
+                        canary_service: canary,
+                        stable_service: name.clone(),
                         steps: st,
                         analysis: analysis_ref,
                         max_surge: 1,
@@ -696,7 +738,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
             }
         };
         objs.push(service_object(stack, svc, &name, &name));
-        objs.push(pdb(stack, svc, &name));
+        objs.push(pdb(stack, svc, &name, svc.replicas.0.max(1)));
         objs.push(network_policy(stack, svc, &name));
         if let Some(a) = autoscaler(stack, svc, &name, svc.replicas, kind, diags) {
             objs.push(a);
@@ -741,7 +783,7 @@ fn ab(
             objs.push(a);
         }
         objs.push(service_object(stack, svc, &name, &name));
-        objs.push(pdb(stack, svc, &name));
+        objs.push(pdb(stack, svc, &name, replicas));
         objs.push(network_policy(stack, svc, &name));
         backends.push(BackendRef { name, port: i32::from(svc.port), weight: (v.weight * 100.0).round() as i32 });
     }

@@ -4,8 +4,9 @@
 //! Takes: a gpu_pool (instance type from the catalog, node range, capacity, zones, sharing).
 //! Gives: `aws_eks_node_group` on the NVIDIA AL2023 AMI with the instance type, ON_DEMAND or
 //! SPOT capacity, scaling from `nodes` (desired size left to the autoscaler after creation),
-//! the `nvidia.com/gpu` and `aistack.dev/pool=<pool>` NO_SCHEDULE taints and the
-//! `aistack.dev/pool` label (as Karpenter nodes get them; pods tolerate both), the MIG or
+//! the `nvidia.com/gpu` NO_SCHEDULE taint (the only one the NVIDIA device plugin and DCGM
+//! exporter tolerate by default) and the `aistack.dev/pool=<stack>-<pool>` label (as
+//! Karpenter nodes get them; pods tolerate the taint and select the label), the MIG or
 //! device-plugin sharing label, subnets of the pool's zones and node auto repair.
 
 use super::ctx::{io_name, output, raw, resource, tags, variable, Ctx, TfFile};
@@ -39,11 +40,13 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
                 .collect(),
         )
     };
-    let mut labels = vec![("aistack.dev/pool".to_string(), Expr::str(&p.meta.name))];
+    let mut labels = vec![("aistack.dev/pool".to_string(), Expr::str(&p.cluster_name))];
     match &p.sharing {
         Sharing::None => {}
         Sharing::Mig { profile } => labels.push(("nvidia.com/mig.config".into(), Expr::str(format!("all-{profile}")))),
-        Sharing::TimeSlicing { .. } => labels.push(("nvidia.com/device-plugin.config".into(), Expr::str(&p.meta.name))),
+        Sharing::TimeSlicing { .. } => {
+            labels.push(("nvidia.com/device-plugin.config".into(), Expr::str(&p.cluster_name)))
+        }
     }
     let (min, max) = (p.nodes.0, p.nodes.1.max(p.nodes.0).max(1));
     let mut r = resource("aws_eks_node_group", id, &None);
@@ -73,12 +76,6 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
             Block::new("taint", &[])
                 .attr("key", Expr::str("nvidia.com/gpu"))
                 .attr("value", Expr::str("true"))
-                .attr("effect", Expr::str("NO_SCHEDULE")),
-        )
-        .block(
-            Block::new("taint", &[])
-                .attr("key", Expr::str("aistack.dev/pool"))
-                .attr("value", Expr::str(&p.meta.name))
                 .attr("effect", Expr::str("NO_SCHEDULE")),
         )
         .block(Block::new("node_repair_config", &[]).attr("enabled", Expr::Bool(true)))
