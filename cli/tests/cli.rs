@@ -339,7 +339,7 @@ fn build_replaces_only_its_own_earlier_output() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).expect("manifest")).expect("json");
     assert!(manifest["root_path_sha256"].as_str().is_some_and(|h| h.len() == 64), "{manifest}");
     let keys: Vec<&String> = manifest.as_object().expect("object").keys().collect();
-    assert_eq!(keys, ["aistack", "stack", "root_path_sha256", "files", "declarations"]);
+    assert_eq!(keys, ["aistack", "stack", "root_path_sha256", "files", "declarations", "prerequisites"]);
     // Rebuilding over its own output works.
     assert_eq!(aistack_bounded(&["build", m, "-o", o]).status.code(), Some(0));
     // A file the build did not write is never deleted.

@@ -19,5 +19,12 @@ fn publishes_located_diagnostics() {
     assert_eq!(d["range"]["start"]["line"], 4);
     assert_eq!(d["range"]["start"]["character"], 12);
     assert_eq!(d["range"]["end"]["character"], 15);
-    assert_eq!(Command::new(env!("CARGO_BIN_EXE_aistack-lsp")).output().expect("run").status.code(), Some(2));
+    // Unknown arguments are a usage error; no arguments serve the protocol (and end with stdin).
+    assert_eq!(
+        Command::new(env!("CARGO_BIN_EXE_aistack-lsp")).arg("bogus").output().expect("run").status.code(),
+        Some(2)
+    );
+    let served =
+        Command::new(env!("CARGO_BIN_EXE_aistack-lsp")).stdin(std::process::Stdio::null()).output().expect("run");
+    assert_eq!(served.status.code(), Some(0));
 }

@@ -324,7 +324,7 @@ impl<'p> Builder<'p> {
                 let pushed = match &d.each {
                     Some((var, list)) => {
                         self.expr(mid, list, None);
-                        self.local(var);
+                        self.local(var, None);
                         true
                     }
                     None => false,
@@ -369,7 +369,7 @@ impl<'p> Builder<'p> {
         self.locals.truncate(depth);
     }
 
-    fn local(&mut self, var: &ast::Ident) {
+    fn local(&mut self, var: &ast::Ident, schema: Option<SchemaId>) {
         let def = self.add(Def {
             name: var.name.clone(),
             kind: DefKind::Local,
@@ -378,7 +378,7 @@ impl<'p> Builder<'p> {
             detail: format!("local {}", var.name),
             doc: None,
             module: None,
-            schema: None,
+            schema,
             std: false,
         });
         self.locals.push((var.name.clone(), def));
@@ -469,7 +469,15 @@ impl<'p> Builder<'p> {
             }
             ExprKind::Bind { var, list, body, .. } => {
                 self.expr(mid, list, None);
-                self.local(var);
+                // `all(s in service, …)`: `s` is one declaration of that kind.
+                let each = match &list.kind {
+                    ExprKind::Name(n) => self.name(mid, n).and_then(|d| {
+                        let def = &self.ix.defs[d];
+                        matches!(def.kind, DefKind::Schema | DefKind::Decl).then_some(def.schema).flatten()
+                    }),
+                    _ => None,
+                };
+                self.local(var, each);
                 self.expr(mid, body, None);
                 self.locals.pop();
             }
@@ -511,7 +519,7 @@ impl<'p> Builder<'p> {
                 })?;
                 self.ix.top(module, f)
             }
-            DefKind::Decl | DefKind::Field => self.ix.field(def.schema?, f),
+            DefKind::Decl | DefKind::Field | DefKind::Local => self.ix.field(def.schema?, f),
             _ => None,
         }
     }

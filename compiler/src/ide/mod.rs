@@ -531,3 +531,38 @@ pub fn inlay_hints(ws: &Workspace, file: FileId) -> Vec<(u32, String)> {
     out.sort();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::MemoryWorld;
+
+    /// The editor holds a workspace across threads: this stops compiling if it ever is not.
+    #[test]
+    fn workspace_is_send_and_sync() {
+        fn holdable<T: Send + Sync + 'static>() {}
+        holdable::<Workspace>();
+    }
+
+    #[test]
+    fn locals_and_fields_resolve() {
+        let src = "stack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n\
+                   gpu_pool p for z in [\"us-east-1a\"] {\n  gpu = L4\n  gpus_per_node = 1\n  nodes = 1..2\n  zones = [z]\n}\n\
+                   assert all(x in gpu_pool, x.gpus_per_node >= 1) else \"m\"\n";
+        let world = MemoryWorld::default().with("/p/main.ai-stack", src);
+        let ws = analyze(&world, Path::new("/p/main.ai-stack"), &[]);
+        let file = ws.file("/p/main.ai-stack").expect("file");
+        let at = |needle: &str, nth: usize| src.match_indices(needle).nth(nth).map(|(i, _)| i as u32).expect("needle");
+        // `z` in `zones = [z]` is the `for` variable.
+        let def = definition(&ws, file, at("[z]", 0) + 1).expect("z resolves");
+        assert_eq!(def.start, at("z in", 0));
+        // `x` in the binder is the binder's variable; `.gpus_per_node` is the schema field.
+        let x = definition(&ws, file, at("x.gpus", 0)).expect("x resolves");
+        assert_eq!(x.start, at("x in", 0));
+        let field = definition(&ws, file, at("gpus_per_node >=", 0)).expect("field resolves");
+        assert!(ws.is_std_file(field.file), "the field is declared in the standard library");
+        // the body field `gpu` resolves to the same schema's field
+        let hover = hover(&ws, file, at("gpu =", 0)).expect("hover");
+        assert!(hover.markdown.contains("gpu_pool.gpu:"), "{}", hover.markdown);
+    }
+}

@@ -240,7 +240,8 @@ impl<'t> Parser<'t> {
         while let Some(t) = self.peek() {
             // A top-level keyword at the start of a line ends the skip even inside brackets
             // left open by the broken text, so one stray `[` cannot swallow the file.
-            let top = if in_braces { self.at_top_level_keyword() } else { starts(self) && self.at_top_level_keyword() };
+            let top = self.at_top_level_keyword()
+                || (!in_braces && self.at_kw(Kw::Assert) && self.at_line_start() && starts(self));
             if top || (open == 0 && ((in_braces && self.at_op("}")) || starts(self))) {
                 return;
             }
