@@ -18,7 +18,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 /// How long diagnostics wait after the last keystroke.
-const DEBOUNCE: Duration = Duration::from_millis(120);
+const DEBOUNCE: Duration = Duration::from_millis(50);
 
 pub struct Backend {
     client: Client,
@@ -56,18 +56,29 @@ const TOKEN_TYPES: &[SemanticTokenType] = &[
 ];
 
 impl Backend {
-    /// The analysis of the stack `uri` belongs to, off the async runtime.
+    /// The checked analysis of the stack `uri` belongs to, off the async runtime.
     async fn workspace(&self, uri: &Uri) -> Option<(Arc<Workspace>, aistack::source::FileId)> {
+        self.workspace_of(uri, true).await
+    }
+
+    /// For requests made while typing: the checked analysis if current, else names only.
+    async fn names(&self, uri: &Uri) -> Option<(Arc<Workspace>, aistack::source::FileId)> {
+        self.workspace_of(uri, false).await
+    }
+
+    async fn workspace_of(&self, uri: &Uri, full: bool) -> Option<(Arc<Workspace>, aistack::source::FileId)> {
         let path = path_of(uri)?;
         let session = self.session.clone();
         let p = path.clone();
-        let ws = tokio::task::spawn_blocking(move || session.analysis(&p)).await.ok()??;
+        let ws = tokio::task::spawn_blocking(move || if full { session.analysis(&p) } else { session.names(&p) })
+            .await
+            .ok()??;
         let file = self.session.file_id(&ws, &path)?;
         Some((ws, file))
     }
 
     async fn at(&self, pos: &TextDocumentPositionParams) -> Option<(Arc<Workspace>, aistack::source::FileId, u32)> {
-        let (ws, file) = self.workspace(&pos.text_document.uri).await?;
+        let (ws, file) = self.names(&pos.text_document.uri).await?;
         let text = &ws.prog.sources.get(file)?.text;
         let offset = session::offset(text, pos.position);
         Some((ws, file, offset))

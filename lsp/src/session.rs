@@ -34,8 +34,9 @@ impl World for Overlay {
 
 pub struct Session {
     pub overlay: Mutex<Overlay>,
-    /// Last analysis per stack root, with the overlay it was made from.
-    pub analyses: Mutex<HashMap<PathBuf, (u64, Arc<Workspace>)>>,
+    /// Last analysis per stack root: the generation it was made at, whether it was checked
+    /// (else names only), the analysis.
+    pub analyses: Mutex<HashMap<PathBuf, (u64, bool, Arc<Workspace>)>>,
     /// Bumped on every edit; an analysis made at an older generation is stale.
     pub generation: Mutex<u64>,
     pub stdlib_dir: Option<PathBuf>,
@@ -102,12 +103,22 @@ impl Session {
         path.to_path_buf()
     }
 
-    /// The analysis of the stack `path` belongs to, made now if the last one is stale.
+    /// The checked analysis of the stack `path` belongs to, made now if the last one is stale.
     pub fn analysis(&self, path: &Path) -> Option<Arc<Workspace>> {
+        self.analysis_of(path, true)
+    }
+
+    /// An analysis for a request while the user types: the checked one when it is current,
+    /// else a names-only one (load and index, no evaluation), which is several times faster.
+    pub fn names(&self, path: &Path) -> Option<Arc<Workspace>> {
+        self.analysis_of(path, false)
+    }
+
+    fn analysis_of(&self, path: &Path, full: bool) -> Option<Arc<Workspace>> {
         let root = self.root_of(path);
         let generation = self.generation();
-        if let Some((g, ws)) = self.analyses.lock().ok()?.get(&root) {
-            if *g == generation {
+        if let Some((g, checked, ws)) = self.analyses.lock().ok()?.get(&root) {
+            if *g == generation && (*checked || !full) {
                 return Some(ws.clone());
             }
         }
@@ -116,12 +127,16 @@ impl Session {
         let ws = std::thread::Builder::new()
             .name("aistack-analysis".into())
             .stack_size(STACK_BYTES)
-            .spawn(move || ide::analyze(&overlay, &r, &[]))
+            .spawn(move || if full { ide::analyze(&overlay, &r, &[]) } else { ide::analyze_names(&overlay, &r) })
             .ok()?
             .join()
             .ok()?;
         let ws = Arc::new(ws);
-        self.analyses.lock().ok()?.insert(root, (generation, ws.clone()));
+        let mut cache = self.analyses.lock().ok()?;
+        let keep_checked = cache.get(&root).is_some_and(|(g, checked, _)| *g == generation && *checked);
+        if !keep_checked {
+            cache.insert(root, (generation, full, ws.clone()));
+        }
         Some(ws)
     }
 

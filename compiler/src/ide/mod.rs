@@ -29,6 +29,14 @@ pub struct Workspace {
     pub facts: HashMap<(FileId, u32), String>,
 }
 
+/// Loads and indexes the stack rooted at `root` without evaluating it: enough for completion,
+/// hover on names, definitions and references while the user types (no diagnostics or facts).
+pub fn analyze_names(world: &dyn World, root: &Path) -> Workspace {
+    let (prog, _) = crate::check::load::load(world, root, &[]);
+    let index = index::build(&prog);
+    Workspace { diags: Vec::new(), prog, index, facts: HashMap::new() }
+}
+
 /// Checks the stack rooted at `root` and indexes it.
 pub fn analyze(world: &dyn World, root: &Path, params: &[(String, String)]) -> Workspace {
     let a = crate::check::check(world, root, params);
