@@ -32,11 +32,15 @@ impl World for Overlay {
     }
 }
 
+/// An analysis with the generation it was made at and whether it was checked (else it holds
+/// names only).
+type Cached = (u64, bool, Arc<Workspace>);
+
 pub struct Session {
     pub overlay: Mutex<Overlay>,
     /// Last analysis per stack root: the generation it was made at, whether it was checked
     /// (else names only), the analysis.
-    pub analyses: Mutex<HashMap<PathBuf, (u64, bool, Arc<Workspace>)>>,
+    pub analyses: Mutex<HashMap<PathBuf, Cached>>,
     /// Bumped on every edit; an analysis made at an older generation is stale.
     pub generation: Mutex<u64>,
     pub stdlib_dir: Option<PathBuf>,
