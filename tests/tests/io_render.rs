@@ -108,3 +108,22 @@ fn a_renderer_prints_what_rendering_one_by_one_prints() {
     let together: String = a.diags.iter().map(|d| r.render(d)).collect();
     assert_eq!(together, human(&a));
 }
+
+/// A diagnostic on a very long line shows a window around its span, so rendering stays fast
+/// and the output short however long the line is (ariadne lays out the whole line).
+#[test]
+fn long_lines_are_shown_as_a_window_around_the_span() {
+    let stack = "stack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n";
+    let src = format!("{stack}let x = [{}nowhere]\n", "1, ".repeat(50_000));
+    let world = aistack::world::MemoryWorld::default().with("/p/main.ai-stack", src.clone());
+    let a = aistack::check::check(&world, std::path::Path::new("/p/main.ai-stack"), &[]);
+    let d = a.diags.iter().find(|d| d.code == "E0201").expect("unknown name reported");
+    let started = std::time::Instant::now();
+    let shown = aistack::diag::render::render(d, &a.prog.sources, false);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "rendering took {:?}", started.elapsed());
+    assert!(shown.len() < 1_000, "{} bytes", shown.len());
+    let col = src.lines().nth(1).and_then(|l| l.find("nowhere")).expect("col") + 1;
+    assert!(shown.contains(&format!("main.ai-stack:2:{col}")), "{shown}");
+    assert!(shown.contains("…1, 1, ") && shown.contains("nowhere]") && shown.contains("^^^^^^^ "), "{shown}");
+    assert!(shown.contains("unknown name `nowhere`"), "{shown}");
+}

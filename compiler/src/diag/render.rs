@@ -64,6 +64,11 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     Renderer::new(sources, color).render(diag)
 }
 
+/// Lines longer than this many characters are shown as a window around the span.
+const LONG_LINE: usize = 2_000;
+/// Characters shown either side of a span on a long line.
+const WINDOW: usize = 60;
+
 /// Renders diagnostics against one [`SourceMap`], preparing each file (cleaned text and line
 /// table) once, however many diagnostics point into it.
 pub struct Renderer<'s> {
@@ -95,6 +100,9 @@ impl<'s> Renderer<'s> {
         let Some(span) = diag.primary else {
             return plain(diag);
         };
+        if let Some(text) = self.long_line(diag, span) {
+            return text;
+        }
         let spans = std::iter::once(span).chain(diag.labels.iter().map(|l| l.span));
         if !spans.clone().all(|s| self.prepare(s.file)) {
             return plain(diag);
@@ -124,6 +132,59 @@ impl<'s> Renderer<'s> {
             return plain(diag);
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A diagnostic on a line longer than [`LONG_LINE`] characters. ariadne lays out the whole
+    /// line for every diagnostic (its time grows with the line's length), so this shows a
+    /// window of [`WINDOW`] characters either side of the span instead, in the same layout.
+    fn long_line(&self, diag: &Diagnostic, span: Span) -> Option<String> {
+        let f = self.sources.get(span.file)?;
+        let (at, stop) = (span.start as usize, (span.end as usize).max(span.start as usize));
+        let start = f.text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = f.text[at..].find('\n').map_or(f.text.len(), |i| at + i);
+        if f.text[start..end].chars().nth(LONG_LINE).is_none() {
+            return None;
+        }
+        let (line, col) = f.line_col(span.start);
+        let before: String = {
+            let mut v: Vec<char> = f.text[start..at].chars().rev().take(WINDOW).collect();
+            v.reverse();
+            v.into_iter().collect()
+        };
+        let rest = &f.text[at..end];
+        let width = f.text[at..stop.min(end)].chars().count().clamp(1, WINDOW);
+        let shown: String = rest.chars().take(width + WINDOW).collect();
+        let lead = if f.text[start..at].chars().nth(WINDOW).is_some() { "…" } else { "" };
+        let tail = if rest.chars().nth(width + WINDOW).is_some() { "…" } else { "" };
+        let kind = match diag.severity {
+            Severity::Error => "Error",
+            Severity::Warning => "Warning",
+            Severity::Info => "Advice",
+        };
+        let title = super::codes::lookup(diag.code).map_or("", |c| c.1);
+        let label = diag.primary_label.as_deref().unwrap_or(title);
+        let pad = " ".repeat(line.to_string().len());
+        let marks = " ".repeat(lead.chars().count() + before.chars().count());
+        let mut out = format!(
+            "[{}] {kind}: {}\n{pad} ╭─[ {}:{line}:{col} ]\n{line} │ {lead}{}{}{tail}\n{pad} │ {marks}{} {}\n",
+            diag.code,
+            clean(&diag.message),
+            clean(&f.name),
+            clean(&before),
+            clean(&shown),
+            "^".repeat(width),
+            clean(label),
+        );
+        for l in &diag.labels {
+            let name = self.sources.get(l.span.file).map_or("", |f| f.name.as_str());
+            let (ll, lc) = self.sources.get(l.span.file).map_or((0, 0), |f| f.line_col(l.span.start));
+            out.push_str(&format!("{pad} │ note: {}:{ll}:{lc}: {}\n", clean(name), clean(&l.message)));
+        }
+        if let Some(help) = &diag.help {
+            out.push_str(&format!("{pad} │ Help: {}\n", clean(help)));
+        }
+        out.push_str(&format!("{pad}─╯\n"));
+        Some(out)
     }
 
     /// Makes `id` ready for ariadne; false when the map has no such file.
