@@ -142,9 +142,8 @@ impl<'s> Renderer<'s> {
         let (at, stop) = (span.start as usize, (span.end as usize).max(span.start as usize));
         let start = f.text[..at].rfind('\n').map_or(0, |i| i + 1);
         let end = f.text[at..].find('\n').map_or(f.text.len(), |i| at + i);
-        if f.text[start..end].chars().nth(LONG_LINE).is_none() {
-            return None;
-        }
+        // Short lines (no character at index LONG_LINE) are left to ariadne.
+        f.text[start..end].chars().nth(LONG_LINE)?;
         let (line, col) = f.line_col(span.start);
         let before: String = {
             let mut v: Vec<char> = f.text[start..at].chars().rev().take(WINDOW).collect();
