@@ -219,7 +219,9 @@ impl LanguageServer for Backend {
 
     async fn goto_definition(&self, p: GotoDefinitionParams) -> Result<Option<GotoDefinitionResponse>> {
         let Some((ws, file, offset)) = self.at(&p.text_document_position_params).await else { return Ok(None) };
-        Ok(guarded(|| ide::definition(&ws, file, offset))?.and_then(|s| self.location(&ws, s)).map(GotoDefinitionResponse::Scalar))
+        Ok(guarded(|| ide::definition(&ws, file, offset))?
+            .and_then(|s| self.location(&ws, s))
+            .map(GotoDefinitionResponse::Scalar))
     }
 
     async fn references(&self, p: ReferenceParams) -> Result<Option<Vec<Location>>> {
@@ -388,7 +390,10 @@ impl LanguageServer for Backend {
     async fn semantic_tokens_full(&self, p: SemanticTokensParams) -> Result<Option<SemanticTokensResult>> {
         let Some((ws, file)) = self.workspace(&p.text_document.uri).await else { return Ok(None) };
         let f = ws.prog.sources.get(file).ok_or_else(Error::internal_error)?;
-        Ok(Some(SemanticTokensResult::Tokens(SemanticTokens { result_id: None, data: guarded(|| semantic_tokens(&ws, file, f))? })))
+        Ok(Some(SemanticTokensResult::Tokens(SemanticTokens {
+            result_id: None,
+            data: guarded(|| semantic_tokens(&ws, file, f))?,
+        })))
     }
 }
 
