@@ -5,10 +5,10 @@
 //! the nearest name), E0426 for a value of the wrong type or outside argparse's choices,
 //! E0427 for an argument the compiler sets from the stack's own fields, and E0428 for
 //! `engine_args` on an engine that reads no vLLM arguments (TGI, Triton's onnxruntime).
-//! Keys are written with underscores or dashes (`enable_prefix_caching`); the emitted
+//! Keys are written with underscores (`enable_prefix_caching`); the emitted
 //! `vllm.yaml` uses dashes, Triton's `model.json` the `EngineArgs` field (underscores).
 
-use super::engine_args_table::VLLM_ARGS;
+pub use super::engine_args_table::VLLM_ARGS;
 use super::eval::Checker;
 use super::value::{Record, Value};
 use crate::diag::{codes, Diagnostic};
