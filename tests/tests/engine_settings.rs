@@ -226,3 +226,72 @@ fn public_services_get_an_ingress_with_the_request_timeout_as_idle_timeout() {
         "idle_timeout.timeout_seconds=300"
     );
 }
+
+/// Runs the emitted `verify-model` script against a local stand-in for S3 (a stub `aws` on
+/// PATH that serves `$FAKE_S3/<bucket>/<key>`), returning its exit code and stderr.
+fn run_verify(script: &str, root: &std::path::Path, digest: &str) -> (i32, String) {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let stub = "#!/bin/sh\nif [ \"$1\" = s3 ]; then\n  p=\"$FAKE_S3/${4#s3://}\"\n  [ -f \"$p\" ] || exit 1\n  if [ \"$5\" = - ]; then cat \"$p\"; else cp \"$p\" \"$5\"; fi\nelse\n  (cd \"$FAKE_S3/$4\" && find \"$6\" -type f | sort) | tr '\\n' '\\t'; echo\nfi\n";
+    let aws = bin.join("aws");
+    std::fs::write(&aws, stub).expect("stub");
+    std::process::Command::new("chmod").arg("+x").arg(&aws).status().expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("PATH", path)
+        .env("FAKE_S3", root.join("s3"))
+        .env("MODEL_URI", "s3://b-models/org/small/1.0/")
+        .env("MODEL_DIGEST", digest)
+        .output()
+        .expect("sh");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// SHA-256 in hex, by `sha256sum` (the tool the docs tell users to run).
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child.stdin.take().expect("stdin").write_all(bytes).expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_verify_step_passes_the_pinned_artifact_and_fails_any_other() {
+    let out = build_text(&[("main.ai-stack", &stack(PINNED, ""))]);
+    let t = &doc(&out, "kubernetes/deployment-chat.yaml")["spec"]["template"];
+    let script = t["spec"]["initContainers"][0]["command"][2].as_str().expect("script").to_string();
+    let root = std::env::temp_dir().join(format!("aistack-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("s3/b-models/org/small/1.0");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let files = [("config.json", "{\"a\": 1}\n"), ("model.safetensors", "weights")];
+    let mut manifest = String::new();
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).expect("write");
+        manifest.push_str(&format!("{}  ./{name}\n", sha256_hex(body.as_bytes())));
+    }
+    std::fs::write(dir.join("MANIFEST.sha256"), &manifest).expect("manifest");
+    let digest = format!("sha256:{}", sha256_hex(manifest.as_bytes()));
+    let (code, err) = run_verify(&script, &root, &digest);
+    assert_eq!(code, 0, "the pinned artifact passes: {err}");
+    let other = format!("sha256:{}", "0".repeat(64));
+    let (code, err) = run_verify(&script, &root, &other);
+    assert_eq!(code, 1, "a different digest fails");
+    assert!(err.contains("the stack pins"), "{err}");
+    std::fs::write(dir.join("extra.bin"), "x").expect("write");
+    let (code, err) = run_verify(&script, &root, &digest);
+    assert_eq!(code, 1, "a file the manifest does not list fails: {err}");
+    std::fs::remove_file(dir.join("extra.bin")).expect("rm");
+    std::fs::write(dir.join("model.safetensors"), "tampered").expect("write");
+    let (code, err) = run_verify(&script, &root, &digest);
+    assert_eq!(code, 1, "a changed file fails");
+    assert!(err.contains("model.safetensors has sha256"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -48,7 +48,7 @@ if [ "$got" != "$MODEL_DIGEST" ]; then
 fi
 bucket="${MODEL_URI#s3://}"; key="${bucket#*/}"; bucket="${bucket%%/*}"
 aws s3api list-objects-v2 --bucket "$bucket" --prefix "$key" --query 'Contents[].Key' --output text \
-  | tr '\t' '\n' | while read -r k; do echo "${k#"$key"}"; done | grep -vx 'MANIFEST.sha256' | sort > listed
+  | tr '\t' '\n' | while read -r k; do echo "${k#"$key"}"; done | grep -vx -e 'MANIFEST.sha256' -e '' | sort > listed
 cut -d' ' -f3- manifest | while read -r f; do f="${f#\*}"; echo "${f#./}"; done | sort > declared
 if [ "$(cat listed)" != "$(cat declared)" ]; then
   echo "aistack: the objects under $MODEL_URI are not the files MANIFEST.sha256 lists" >&2
