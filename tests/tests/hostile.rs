@@ -167,7 +167,8 @@ proptest! {
         prop_assert_eq!(find_env(deploy, "MODE"), Some(&Value::from(text.clone())));
         prop_assert_eq!(&deploy["spec"]["template"]["metadata"]["annotations"]["aistack.dev/model-version"], &Value::from(text.clone()));
         let vllm = &yaml_docs(&get("serving/chat/vllm.yaml"))[0];
-        let want_uri = format!("s3://b-models/{}", text.trim_start_matches('/'));
+        // `<path>/<version>/`: path and version are both `text` here.
+        let want_uri = format!("s3://b-models/{}/{}/", text.trim_matches('/'), text.trim_matches('/'));
         prop_assert_eq!(&vllm["model"], &Value::from(want_uri.clone()));
         let model_json: Value = serde_json::from_str(&get("serving/embed/model_repository/small/1/model.json")).expect("model.json");
         prop_assert_eq!(&model_json["model"], &Value::from(want_uri));

@@ -51,6 +51,7 @@ fn s3_uris(text: &str) -> BTreeSet<(String, String)> {
 /// The URIs a pod is given: its env and the ConfigMaps it mounts.
 fn pod_uris(spec: &Value, objs: &[Value]) -> BTreeSet<(String, String)> {
     let mut text = serde_json::to_string(&spec["containers"]).unwrap_or_default();
+    text.push_str(&serde_json::to_string(&spec["initContainers"]).unwrap_or_default());
     for v in spec["volumes"].as_array().into_iter().flatten() {
         let Some(cm) = v["configMap"]["name"].as_str() else { continue };
         for o in objs.iter().filter(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == cm) {
@@ -119,20 +120,34 @@ fn check_output(name: &str, files: &BTreeMap<String, String>) -> usize {
                 assert!(all_tf.contains(&assoc), "{name} {what}: no Pod Identity association for {ns}/{sa}");
             }
         }
-        // The role's policy names exactly the prefixes the pod is given.
+        // The role's policy names exactly the prefixes the pod is given; a served model's
+        // grant is its root, one version segment above the `<path>/<version>/` the pod loads,
+        // so that a rollback can read the previous version.
         let policy = role_policy(files, &ident);
         let mut want = BTreeSet::new();
         for (bucket, prefix) in pod_uris(&spec, &objs) {
             let tf = bucket_tf.get(&bucket).unwrap_or_else(|| panic!("{name}: no bucket {bucket}"));
-            want.insert(format!("format(\"%s/%s/*\", aws_s3_bucket.{tf}.arn, \"{prefix}\")"));
+            want.insert((tf.clone(), prefix));
         }
-        let got: BTreeSet<String> = policy
+        let got: BTreeSet<(String, String)> = policy
             .lines()
             .map(str::trim)
-            .filter(|l| l.starts_with("format(\"%s/%s/*\""))
-            .map(|l| l.trim_end_matches(',').to_string())
+            .filter_map(|l| l.strip_prefix("format(\"%s/%s/*\", aws_s3_bucket."))
+            .filter_map(|l| {
+                let (tf, rest) = l.split_once(".arn, \"")?;
+                Some((tf.to_string(), rest.trim_end_matches(',').strip_suffix("\")")?.to_string()))
+            })
             .collect();
-        assert_eq!(got, want, "{name} {what}: the policy's objects are not the pod's:\n{policy}");
+        let covers = |(gt, gp): &(String, String), (wt, wp): &(String, String)| {
+            gt == wt && (gp == wp || wp.strip_prefix(&format!("{gp}/")).is_some_and(|v| !v.contains('/')))
+        };
+        for w in &want {
+            assert!(got.iter().any(|g| covers(g, w)), "{name} {what}: {w:?} is not granted:\n{policy}");
+        }
+        for g in &got {
+            assert!(want.iter().any(|w| covers(g, w)), "{name} {what}: {g:?} is granted but unused:\n{policy}");
+        }
+        assert!(!got.is_empty() || want.is_empty(), "{name} {what}: no grants parsed:\n{policy}");
         assert!(!policy.contains("\"*\""), "{name} {what}: wildcard resource:\n{policy}");
         // Every secret the pod reads comes from an ExternalSecret through a store that exists.
         for c in spec["containers"].as_array().into_iter().flatten() {

@@ -5,6 +5,8 @@
 //! types and units, `where` constraints, `assert`s and the domain rules.
 
 pub mod budget;
+pub mod engine_args;
+mod engine_args_table;
 pub mod eval;
 pub mod load;
 pub mod ops;

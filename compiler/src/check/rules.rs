@@ -123,7 +123,7 @@ fn gib(bytes: f64) -> String {
 }
 
 impl Checker<'_> {
-    fn active_of(&mut self, kind: &str) -> Vec<(DeclId, Rc<Record>)> {
+    pub(super) fn active_of(&mut self, kind: &str) -> Vec<(DeclId, Rc<Record>)> {
         let Some(schema) = self.prog.std_schema(kind) else {
             return Vec::new();
         };
@@ -171,6 +171,7 @@ impl Checker<'_> {
         self.bucket_rules();
         self.artifact_rules();
         self.identity_rules();
+        self.engine_arg_rules();
     }
 
     /// IRSA puts each role's ARN in a ServiceAccount annotation, which needs the account ID.

@@ -71,6 +71,10 @@ declare_codes! {
     NEGATIVE_QUANTITY = "E0312", "negative duration, size or money";
     VALUE_TOO_LARGE = "E0313", "value too large";
     EVAL_BUDGET = "E0314", "evaluation budget exceeded";
+    ENGINE_ARG_UNKNOWN = "E0425", "unknown engine argument";
+    ENGINE_ARG_TYPE = "E0426", "engine argument has the wrong type";
+    ENGINE_ARG_RESERVED = "E0427", "engine argument is set from the stack";
+    ENGINE_ARGS_ENGINE = "E0428", "engine arguments on an engine that does not read them";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

@@ -6,7 +6,8 @@
 //! (service accounts, External Secrets) and the Terraform side (IAM roles, Pod Identity
 //! associations, Secrets Manager secrets) both read this, so the pods are told exactly the
 //! paths their role allows. Prefixes come from the same URIs the pods are given
-//! ([`serving::model_uri`]), so a change to the served path moves the grant with it.
+//! ([`serving::model_root`], every version under it, so a rollback can still read the previous
+//! version's weights).
 
 use crate::emit::serving;
 use crate::ir::{Backend, EnvValue, Meta, Stack};
@@ -58,7 +59,7 @@ fn grant(stack: &Stack, store: usize, uri: &str) -> Option<Grant> {
 
 fn model_grant(stack: &Stack, model: usize) -> Option<Grant> {
     let m = stack.models.get(model)?;
-    grant(stack, m.store, &serving::model_uri(stack, m).0)
+    grant(stack, m.store, &serving::model_root(stack, m).0)
 }
 
 fn dataset_grant(stack: &Stack, dataset: usize) -> Option<Grant> {

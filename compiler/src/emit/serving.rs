@@ -3,7 +3,9 @@
 //! Takes: the IR. Gives, per service: `serving/<service>/vllm.yaml` (keys are vLLM 0.33
 //! engine/serve arguments, for `vllm serve --config`), a Triton model repository entry
 //! (`model_repository/<model>/config.pbtxt` and the vLLM backend's `1/model.json`), or
-//! `tgi-env.json` (Text Generation Inference environment). The same contents go into the
+//! `tgi-env.json` (Text Generation Inference environment); an ONNX model gets a Triton
+//! onnxruntime `config.pbtxt` instead. The engine follows the model: KV-cache dtype,
+//! a pooling runner for embedding models, and the service's checked `engine_args`. The same contents go into the
 //! Kubernetes ConfigMaps the pods mount, so the two can never disagree.
 
 use super::{yaml, Artifact};
@@ -16,17 +18,29 @@ pub const CONFIG_DIR: &str = "/etc/aistack";
 /// Where the node-local weight cache is mounted.
 pub const CACHE_DIR: &str = "/cache";
 
-/// The model's location as the engine loads it: S3 objects are streamed directly.
-pub fn model_uri(stack: &Stack, model: &Model) -> (String, bool) {
+/// The model's root in its store, every version under it: `s3://bucket/<path>` (the grant
+/// workloads get, so a rollback can read the previous version), or `/mnt/<store>/<path>`.
+pub fn model_root(stack: &Stack, model: &Model) -> (String, bool) {
+    let path = model.path.trim_matches('/');
     match stack.storages.get(model.store) {
-        Some(st) if st.backend == Backend::S3 => (
-            format!("s3://{}/{}", st.bucket.as_deref().unwrap_or(&st.meta.name), model.path.trim_start_matches('/')),
-            true,
-        ),
-        Some(st) => (format!("/mnt/{}/{}", st.meta.name, model.path.trim_start_matches('/')), false),
+        Some(st) if st.backend == Backend::S3 => {
+            (format!("s3://{}/{path}", st.bucket.as_deref().unwrap_or(&st.meta.name)), true)
+        }
+        Some(st) => (format!("/mnt/{}/{path}", st.meta.name), false),
         None => (model.path.clone(), false),
     }
 }
+
+/// The pinned artifact the engine loads: `<root>/<version>/` (layout: one prefix per
+/// version, holding the weights and their `MANIFEST.sha256`), so a new version is a new
+/// path and a rollback loads the old weights. S3 objects are streamed directly.
+pub fn model_uri(stack: &Stack, model: &Model) -> (String, bool) {
+    let (root, s3) = model_root(stack, model);
+    (format!("{root}/{}/", model.version.trim_matches('/')), s3)
+}
+
+/// File listing each artifact file's SHA-256, beside the weights; `digest` is its SHA-256.
+pub const MANIFEST: &str = "MANIFEST.sha256";
 
 pub fn dtype(precision: &str) -> &'static str {
     match precision {
@@ -41,6 +55,27 @@ fn served_name(model: &Model) -> String {
     model.meta.name.clone()
 }
 
+/// Whether the served model is an embedding model.
+pub fn embeds(model: &Model) -> bool {
+    model.task == "embed"
+}
+
+/// KV-cache dtype matching the checker's fit rule, which sizes the KV cache at the model's
+/// precision (`check/rules.rs`): one byte per element for 8-bit and 4-bit models.
+pub fn kv_cache_dtype(model: &Model) -> Option<&'static str> {
+    matches!(model.precision.as_str(), "fp8" | "int8" | "int4").then_some("fp8")
+}
+
+/// `--quantization` only where the checkpoint needs it: a quantized checkpoint (`precision`
+/// fp8/int8/int4 in safetensors) carries its scheme in `quantization_config`, which vLLM reads
+/// itself; forcing `fp8` on an AWQ, GPTQ or compressed-tensors checkpoint breaks it. GGUF
+/// files carry their quantization type in the file; vLLM detects it from the file. So the only
+/// model that needs it is none of the declared ones: we pass nothing, and `engine_args`
+/// (`quantization = "fp8"`) asks for on-the-fly quantization of a 16-bit checkpoint.
+pub fn quantization(_model: &Model) -> Option<&'static str> {
+    None
+}
+
 /// vLLM engine arguments, in `--config` file form (long option names without dashes).
 pub fn vllm_args(stack: &Stack, svc: &Service, model: &Model) -> Map<String, Value> {
     let (uri, s3) = model_uri(stack, model);
@@ -52,8 +87,15 @@ pub fn vllm_args(stack: &Stack, svc: &Service, model: &Model) -> Map<String, Val
     m.insert("tensor-parallel-size".into(), json!(svc.tensor_parallel));
     m.insert("max-model-len".into(), json!(model.context_length));
     m.insert("dtype".into(), json!(dtype(&model.precision)));
-    if model.precision == "fp8" {
-        m.insert("quantization".into(), json!("fp8"));
+    if let Some(q) = quantization(model) {
+        m.insert("quantization".into(), json!(q));
+    }
+    if let Some(kv) = kv_cache_dtype(model) {
+        m.insert("kv-cache-dtype".into(), json!(kv));
+    }
+    if embeds(model) {
+        // An embedding model runs vLLM's pooling runner (`/v1/embeddings`), not chat.
+        m.insert("runner".into(), json!("pooling"));
     }
     m.insert("gpu-memory-utilization".into(), json!(memory_fraction(stack, svc)));
     m.insert("max-num-seqs".into(), json!(svc.max_batch));
@@ -65,6 +107,9 @@ pub fn vllm_args(stack: &Stack, svc: &Service, model: &Model) -> Map<String, Val
     }
     // Request bodies can carry personal data: keep them out of the logs.
     m.insert("enable-log-requests".into(), json!(false));
+    for (k, v) in &svc.engine_args {
+        m.insert(k.clone(), v.clone());
+    }
     m
 }
 
@@ -98,6 +143,15 @@ pub fn triton_model_json(stack: &Stack, svc: &Service, model: &Model) -> Map<Str
     if s3 {
         m.insert("load_format".into(), json!("runai_streamer"));
     }
+    if let Some(kv) = kv_cache_dtype(model) {
+        m.insert("kv_cache_dtype".into(), json!(kv));
+    }
+    if embeds(model) {
+        m.insert("runner".into(), json!("pooling"));
+    }
+    for (k, v) in &svc.engine_args {
+        m.insert(k.replace('-', "_"), v.clone());
+    }
     m
 }
 
@@ -120,13 +174,38 @@ pub fn pbtxt_string(s: &str) -> String {
     out
 }
 
+/// Whether Triton serves the model with its onnxruntime backend (else its vLLM backend).
+pub fn onnx(model: &Model) -> bool {
+    model.format == "onnx"
+}
+
 /// Triton `config.pbtxt` (a `ModelConfig` in protobuf text format) for the vLLM backend:
 /// vLLM batches internally (`max_batch_size: 0`) and places itself on GPUs (`KIND_MODEL`).
 pub fn triton_config(model: &Model) -> String {
     format!(
-        "name: {}\nbackend: \"vllm\"\nmax_batch_size: 0\nmodel_transaction_policy {{\n  decoupled: true\n}}\ninstance_group [\n  {{\n    count: 1\n    kind: KIND_MODEL\n  }}\n]\nparameters {{\n  key: \"aistack_model_version\"\n  value {{\n    string_value: {}\n  }}\n}}\n",
+        "name: {}\nbackend: \"vllm\"\nmax_batch_size: 0\nmodel_transaction_policy {{\n  decoupled: true\n}}\ninstance_group [\n  {{\n    count: 1\n    kind: KIND_MODEL\n  }}\n]\n{}",
         pbtxt_string(&served_name(model)),
+        version_parameter(model)
+    )
+}
+
+fn version_parameter(model: &Model) -> String {
+    format!(
+        "parameters {{\n  key: \"aistack_model_version\"\n  value {{\n    string_value: {}\n  }}\n}}\n",
         pbtxt_string(&model.version)
+    )
+}
+
+/// Triton `config.pbtxt` for an ONNX model on the onnxruntime backend: Triton reads the
+/// inputs and outputs from the graph (`--strict-model-config=false` is the default since
+/// 24.x: auto-complete), batches dynamically up to `max_batch`, and runs one instance on the
+/// pod's GPU (`KIND_GPU`). The weights are the `1/model.onnx` the start-up step copies.
+pub fn triton_onnx_config(svc: &Service, model: &Model) -> String {
+    format!(
+        "name: {}\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ndynamic_batching {{\n  max_queue_delay_microseconds: 1000\n}}\ninstance_group [\n  {{\n    count: 1\n    kind: KIND_GPU\n  }}\n]\n{}",
+        pbtxt_string(&served_name(model)),
+        svc.max_batch,
+        version_parameter(model)
     )
 }
 
@@ -151,8 +230,8 @@ pub fn tgi_env(stack: &Stack, svc: &Service, model: &Model) -> Vec<(String, Stri
     if dtype(&model.precision) != "auto" {
         env.push(("DTYPE".into(), dtype(&model.precision).into()));
     }
-    if model.precision == "fp8" {
-        env.push(("QUANTIZE".into(), "fp8".into()));
+    if kv_cache_dtype(model).is_some() {
+        env.push(("KV_CACHE_DTYPE".into(), "fp8_e4m3fn".into()));
     }
     env
 }
@@ -162,6 +241,9 @@ pub fn files(stack: &Stack, svc: &Service) -> Vec<(String, String)> {
     let Some(model) = stack.models.get(svc.model) else { return Vec::new() };
     match svc.engine {
         Engine::Vllm => vec![("vllm.yaml".into(), yaml::to_string(&Value::Object(vllm_args(stack, svc, model))))],
+        Engine::Triton if onnx(model) => {
+            vec![(format!("model_repository/{}/config.pbtxt", served_name(model)), triton_onnx_config(svc, model))]
+        }
         Engine::Triton => {
             let name = served_name(model);
             let mut json_text =

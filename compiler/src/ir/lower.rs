@@ -93,6 +93,23 @@ impl Lowerer<'_> {
     }
 }
 
+/// `engine_args` as (dashed vLLM flag name, JSON value).
+fn engine_args(r: &Record) -> Vec<(String, serde_json::Value)> {
+    let Some(Value::Map(m)) = r.get("engine_args") else { return Vec::new() };
+    m.iter()
+        .filter_map(|(k, v)| {
+            let j = match v {
+                Value::Bool(x) => serde_json::json!(x),
+                Value::Int(x) => serde_json::json!(x),
+                Value::Float(x) => serde_json::json!(x),
+                Value::Str(x) => serde_json::json!(x.to_string()),
+                _ => return None,
+            };
+            Some((crate::check::engine_args::canonical(k), j))
+        })
+        .collect()
+}
+
 fn s(r: &Record, f: &str) -> String {
     r.get(f).and_then(Value::as_str).unwrap_or_default().to_string()
 }
@@ -289,6 +306,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 parameters: num(&r, "parameters"),
                 precision: l.variant(r.get("precision")),
                 context_length: int(&r, "context_length"),
+                task: l.variant(r.get("task")),
             }
         })
         .collect();
@@ -435,6 +453,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 port: if port == 0 { 8000 } else { port },
                 hostname: opt_s(&r, "hostname"),
                 request_timeout_s: secs(&r, "request_timeout").max(1),
+                engine_args: engine_args(&r),
             }
         })
         .collect();

@@ -112,6 +112,8 @@ pub struct Model {
     /// `bf16`, `fp8`, …
     pub precision: String,
     pub context_length: u64,
+    /// `generate` or `embed`.
+    pub task: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -226,6 +228,8 @@ pub struct Service {
     pub hostname: Option<String>,
     /// Longest request, seconds: the preStop drain.
     pub request_timeout_s: u64,
+    /// Extra vLLM arguments, dashed names (checked against vLLM's list), in written order.
+    pub engine_args: Vec<(String, serde_json::Value)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

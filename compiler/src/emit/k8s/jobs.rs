@@ -3,7 +3,7 @@
 //! ConfigMap (the condition and its PromQL over the `aistack_eval_*` gauges it publishes).
 
 use super::crd::*;
-use super::workloads::{container_security, placement, pod_security, resources};
+use super::workloads::{container_security, placement, pod_security, resources, shm_volume};
 use super::{object_meta, skip_checks, Obj};
 use crate::emit::promql::{self, Scope};
 use crate::emit::serving::model_uri;
@@ -76,6 +76,11 @@ fn job_spec(stack: &Stack, p: &Pipeline, gate: Option<&str>) -> JobSpec {
         empty_dir: Some(EmptyDirVolumeSource { size_limit: Some(Quantity("200Gi".into())), ..Default::default() }),
         ..Default::default()
     }];
+    if gpus_per_pod > 1 || nodes > 1 {
+        // NCCL's shared-memory transport needs more than the container runtime's 64 MiB.
+        mounts.push(VolumeMount { name: "shm".into(), mount_path: "/dev/shm".into(), ..Default::default() });
+        volumes.push(shm_volume(pool, gpus_per_pod));
+    }
     if let Some(g) = gate {
         vars.push(env("AISTACK_GATE_FILE", "/etc/aistack/gate.json".into()));
         mounts.push(VolumeMount {

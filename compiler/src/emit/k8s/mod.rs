@@ -10,6 +10,7 @@ pub mod crd;
 pub mod identity;
 mod jobs;
 mod observe;
+mod pinning;
 mod pools;
 mod workloads;
 

@@ -171,7 +171,7 @@ fn pod_template(
     model: &Model,
     name: &str,
     config: &str,
-    items: Vec<KeyToPath>,
+    (items, config_hash): (Vec<KeyToPath>, String),
 ) -> PodTemplateSpec {
     let pool = &stack.pools[svc.pool];
     let (node_selector, tolerations) = placement(pool);
@@ -183,6 +183,8 @@ fn pod_template(
     if let Some(d) = &model.digest {
         annotations.insert("aistack.dev/model-digest".to_string(), d.clone());
     }
+    annotations.insert("aistack.dev/config-hash".to_string(), config_hash);
+    let onnx = svc.engine == Engine::Triton && serving::onnx(model);
     let mut env = vec![
         EnvVar { name: "HOME".into(), value: Some("/tmp".into()), ..Default::default() },
         EnvVar { name: "HF_HOME".into(), value: Some(format!("{CACHE_DIR}/huggingface")), ..Default::default() },
@@ -201,7 +203,11 @@ fn pod_template(
         Engine::Triton => (
             Some(vec!["tritonserver".to_string()]),
             vec![
-                format!("--model-repository={CONFIG_DIR}/model_repository"),
+                if onnx {
+                    format!("--model-repository={}", super::pinning::MODELS_DIR)
+                } else {
+                    format!("--model-repository={CONFIG_DIR}/model_repository")
+                },
                 format!("--http-port={}", svc.port),
                 format!("--metrics-port={METRICS_PORT}"),
                 // nv_inference_first_response_histogram_ms (time to first token) is opt-in.
@@ -244,10 +250,14 @@ fn pod_template(
         empty_dir("cache", None, Some(cache_size.unwrap_or_else(|| "200Gi".into()))),
     ];
     if svc.tensor_parallel > 1 {
-        // NCCL needs a large /dev/shm for tensor parallelism.
         mounts.push(mount("shm", "/dev/shm", false));
-        volumes.push(empty_dir("shm", Some("Memory"), Some("16Gi".into())));
+        volumes.push(shm_volume(pool, svc.tensor_parallel));
     }
+    if onnx {
+        mounts.push(mount("models", super::pinning::MODELS_DIR, true));
+        volumes.push(empty_dir("models", None, Some("50Gi".into())));
+    }
+    let init = super::pinning::init_container(stack, svc, model);
     let container = Container {
         name: engine_name(svc.engine).into(),
         image: Some(svc.image.clone()),
@@ -274,12 +284,24 @@ fn pod_template(
             security_context: Some(pod_security()),
             node_selector: Some(node_selector),
             tolerations: Some(tolerations),
+            init_containers: init.map(|c| vec![c]),
             containers: vec![container],
             volumes: Some(volumes),
             termination_grace_period_seconds: Some(grace_period(svc)),
             ..Default::default()
         }),
     }
+}
+
+/// GiB of `/dev/shm` per GPU of a multi-GPU pod (NCCL's shared-memory transport).
+pub const SHM_PER_GPU_GIB: u64 = 8;
+
+/// A memory-backed `/dev/shm` for a pod with `gpus` GPUs: 8 GiB per GPU, at most half the
+/// pod's memory limit (a Memory emptyDir counts against it).
+pub fn shm_volume(pool: &Pool, gpus: u32) -> Volume {
+    let (_, mem_mib) = node_share(pool, gpus);
+    let gib = (u64::from(gpus) * SHM_PER_GPU_GIB).min(mem_mib / 2048).max(1);
+    empty_dir("shm", Some("Memory"), Some(format!("{gib}Gi")))
 }
 
 /// Seconds the engine gets to exit after its drain.
@@ -596,16 +618,28 @@ fn autoscaler(
     }
 }
 
-fn ingress(stack: &Stack, svc: &Service) -> Option<Obj> {
-    let host = svc.hostname.clone()?;
+/// The ALB in front of a public service. With `hostname`: HTTPS on 443 with the ACM
+/// certificate discovered by host name. Without one (the documented default) no certificate
+/// can be found or issued (ACM cannot certify the ALB's own `*.elb.amazonaws.com` name), so the
+/// ALB answers plain HTTP on 80 on its generated DNS name, for trying a stack out; the WAF
+/// still attaches. The idle timeout is the service's `request_timeout`, so a long generation
+/// is not cut at the ALB's default 60 s.
+fn ingress(stack: &Stack, svc: &Service) -> Obj {
+    let host = svc.hostname.clone();
     let mut meta = object_meta(stack, &svc.meta, &svc.meta.name);
     let ann = meta.annotations.get_or_insert_with(BTreeMap::new);
-    // AWS Load Balancer Controller: an internet-facing ALB with HTTPS only; the certificate
-    // is discovered from ACM by host name, and Terraform attaches the WAF web ACL.
+    // AWS Load Balancer Controller: an internet-facing ALB; Terraform attaches the WAF web ACL.
     ann.insert("alb.ingress.kubernetes.io/scheme".into(), "internet-facing".into());
     ann.insert("alb.ingress.kubernetes.io/target-type".into(), "ip".into());
-    ann.insert("alb.ingress.kubernetes.io/listen-ports".into(), "[{\"HTTPS\":443}]".into());
-    ann.insert("alb.ingress.kubernetes.io/ssl-policy".into(), "ELBSecurityPolicy-TLS13-1-2-2021-06".into());
+    let listen = if host.is_some() { "[{\"HTTPS\":443}]" } else { "[{\"HTTP\":80}]" };
+    ann.insert("alb.ingress.kubernetes.io/listen-ports".into(), listen.into());
+    if host.is_some() {
+        ann.insert("alb.ingress.kubernetes.io/ssl-policy".into(), "ELBSecurityPolicy-TLS13-1-2-2021-06".into());
+    }
+    ann.insert(
+        "alb.ingress.kubernetes.io/load-balancer-attributes".into(),
+        format!("idle_timeout.timeout_seconds={}", idle_timeout(svc)),
+    );
     ann.insert(
         "alb.ingress.kubernetes.io/healthcheck-path".into(),
         if svc.engine == Engine::Triton { "/v2/health/ready" } else { "/health" }.into(),
@@ -614,9 +648,9 @@ fn ingress(stack: &Stack, svc: &Service) -> Option<Obj> {
         metadata: meta,
         spec: Some(IngressSpec {
             ingress_class_name: Some("alb".into()),
-            tls: Some(vec![IngressTLS { hosts: Some(vec![host.clone()]), secret_name: None }]),
+            tls: host.clone().map(|h| vec![IngressTLS { hosts: Some(vec![h]), secret_name: None }]),
             rules: Some(vec![IngressRule {
-                host: Some(host),
+                host,
                 http: Some(HTTPIngressRuleValue {
                     paths: vec![HTTPIngressPath {
                         path: Some("/".into()),
@@ -635,7 +669,12 @@ fn ingress(stack: &Stack, svc: &Service) -> Option<Obj> {
         }),
         ..Default::default()
     };
-    Some(Obj::new("Ingress", &svc.meta.name, &i, vec![svc.meta.full_address()]))
+    Obj::new("Ingress", &svc.meta.name, &i, vec![svc.meta.full_address()])
+}
+
+/// ALB idle timeout, seconds: the request timeout, within the ALB's 1..=4000 s.
+pub fn idle_timeout(svc: &Service) -> u64 {
+    svc.request_timeout_s.clamp(1, 4000)
 }
 
 fn config_map(stack: &Stack, svc: &Service, name: &str, data: BTreeMap<String, String>, sources: Vec<String>) -> Obj {
@@ -654,8 +693,9 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
         }
         let config = format!("{name}-engine");
         let (data, items) = engine_config(stack, svc, model);
+        let hash = super::pinning::config_hash(&data);
         objs.push(config_map(stack, svc, &config, data, sources.clone()));
-        let template = pod_template(stack, svc, model, &name, &config, items);
+        let template = pod_template(stack, svc, model, &name, &config, (items, hash));
         let kind = match &svc.rollout {
             Rollout::Canary { steps, interval_s, abort_when } => {
                 let mut st: Vec<CanaryStep> = Vec::new();
@@ -744,9 +784,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>, diags: &mut Vec<Diagnostic>) {
             objs.push(a);
         }
         if svc.public {
-            if let Some(i) = ingress(stack, svc) {
-                objs.push(i);
-            }
+            objs.push(ingress(stack, svc));
         }
     }
 }
@@ -766,9 +804,10 @@ fn ab(
         let config = format!("{name}-engine");
         let sources = vec![svc.meta.full_address(), model.meta.full_address()];
         let (data, items) = engine_config(stack, svc, model);
+        let hash = super::pinning::config_hash(&data);
         objs.push(config_map(stack, svc, &config, data, sources.clone()));
         let replicas = ((f64::from(svc.replicas.0.max(1)) * v.weight).ceil() as u32).max(1);
-        let template = pod_template(stack, svc, model, &name, &config, items);
+        let template = pod_template(stack, svc, model, &name, &config, (items, hash));
         objs.push(deployment(stack, svc, &name, replicas, template, sources));
         // Each variant scales on its own share of the traffic.
         let share = |n: u32| if n == 0 { 0 } else { ((f64::from(n) * v.weight).ceil() as u32).max(1) };
