@@ -7,6 +7,7 @@
 pub mod budget;
 pub mod eval;
 pub mod load;
+pub mod mistakes;
 pub mod ops;
 pub mod rules;
 pub mod types;

@@ -57,9 +57,9 @@ pub fn model_memory(parameters: f64, bytes: f64, context: f64, shape: Option<(f6
 }
 
 #[derive(Clone)]
-struct GpuFacts {
-    name: String,
-    memory: f64,
+pub(super) struct GpuFacts {
+    pub(super) name: String,
+    pub(super) memory: f64,
     mig: bool,
     fp8: bool,
 }
@@ -83,47 +83,47 @@ impl Catalog {
     }
 }
 
-fn field<'r>(r: &'r Record, name: &str) -> Option<&'r Value> {
+pub(super) fn field<'r>(r: &'r Record, name: &str) -> Option<&'r Value> {
     r.get(name)
 }
-fn int(r: &Record, name: &str) -> Option<i64> {
+pub(super) fn int(r: &Record, name: &str) -> Option<i64> {
     field(r, name).and_then(Value::as_int)
 }
-fn float(r: &Record, name: &str) -> Option<f64> {
+pub(super) fn float(r: &Record, name: &str) -> Option<f64> {
     field(r, name).and_then(Value::as_f64)
 }
-fn range(r: &Record, name: &str) -> Option<(f64, f64)> {
+pub(super) fn range(r: &Record, name: &str) -> Option<(f64, f64)> {
     let (a, b) = field(r, name)?.as_range()?;
     Some((a.as_f64()?, b.as_f64()?))
 }
-fn span(r: &Record, name: &str, or: Span) -> Span {
+pub(super) fn span(r: &Record, name: &str, or: Span) -> Span {
     r.span_of(name).unwrap_or(or)
 }
-fn variant(c: &Checker, v: Option<&Value>) -> Option<(String, Option<Rc<Record>>)> {
+pub(super) fn variant(c: &Checker, v: Option<&Value>) -> Option<(String, Option<Rc<Record>>)> {
     match v? {
         Value::Enum(e, i, p) => Some((c.prog.types.enum_(*e).variants[*i].name.clone(), p.clone())),
         _ => None,
     }
 }
-fn variant_index(v: Option<&Value>) -> Option<usize> {
+pub(super) fn variant_index(v: Option<&Value>) -> Option<usize> {
     match v? {
         Value::Enum(_, i, _) => Some(*i),
         _ => None,
     }
 }
-fn ref_of(v: Option<&Value>) -> Option<DeclId> {
+pub(super) fn ref_of(v: Option<&Value>) -> Option<DeclId> {
     match v? {
         Value::Ref(d) => Some(*d),
         _ => None,
     }
 }
 
-fn gib(bytes: f64) -> String {
+pub(super) fn gib(bytes: f64) -> String {
     format!("{:.1} GiB", bytes / 1_073_741_824.0)
 }
 
 impl Checker<'_> {
-    fn active_of(&mut self, kind: &str) -> Vec<(DeclId, Rc<Record>)> {
+    pub(super) fn active_of(&mut self, kind: &str) -> Vec<(DeclId, Rc<Record>)> {
         let Some(schema) = self.prog.std_schema(kind) else {
             return Vec::new();
         };
@@ -131,11 +131,11 @@ impl Checker<'_> {
         ids.into_iter().filter_map(|id| self.record(id, Span::default()).map(|r| (id, r))).collect()
     }
 
-    fn decl_span(&self, id: DeclId) -> Span {
+    pub(super) fn decl_span(&self, id: DeclId) -> Span {
         self.decls[id.0 as usize].name_span
     }
 
-    fn addr(&self, id: DeclId) -> String {
+    pub(super) fn addr(&self, id: DeclId) -> String {
         self.decls[id.0 as usize].address()
     }
 
@@ -171,6 +171,7 @@ impl Checker<'_> {
         self.bucket_rules();
         self.artifact_rules();
         self.identity_rules();
+        self.mistake_rules();
     }
 
     /// IRSA puts each role's ARN in a ServiceAccount annotation, which needs the account ID.
@@ -356,7 +357,7 @@ impl Checker<'_> {
     }
 
     /// GPU memory one replica can use on `pool`: per GPU, after sharing.
-    fn memory_per_gpu(&self, cat: &Catalog, pool: &Record) -> Option<(f64, String, GpuFacts)> {
+    pub(super) fn memory_per_gpu(&self, cat: &Catalog, pool: &Record) -> Option<(f64, String, GpuFacts)> {
         let g = variant_index(field(pool, "gpu"))?;
         let facts = cat.gpus.get(&g)?.clone();
         Some(match variant(self, field(pool, "sharing")) {
@@ -1012,12 +1013,12 @@ impl Checker<'_> {
     }
 }
 
-fn pctf(x: f64) -> String {
+pub(super) fn pctf(x: f64) -> String {
     format!("{}%", super::value::trim_float(x * 100.0))
 }
 
 /// `70B`, `335M` or the plain number.
-fn count(x: f64) -> String {
+pub(super) fn count(x: f64) -> String {
     if x >= 1e9 {
         format!("{}B", super::value::trim_float((x / 1e8).round() / 10.0))
     } else if x >= 1e6 {

@@ -71,6 +71,9 @@ declare_codes! {
     NEGATIVE_QUANTITY = "E0312", "negative duration, size or money";
     VALUE_TOO_LARGE = "E0313", "value too large";
     EVAL_BUDGET = "E0314", "evaluation budget exceeded";
+    ZONE_REGION = "E0430", "pool zone outside the stack's region";
+    SCALE_FROM_ZERO = "E0431", "autoscaling from zero replicas on a signal only pods export";
+    ENGINE_SIGNAL = "E0432", "signal the service's engine does not export";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.
