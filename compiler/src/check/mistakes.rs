@@ -17,7 +17,10 @@ use std::rc::Rc;
 pub fn zone_in_region(zone: &str, region: &str) -> bool {
     match zone.strip_prefix(region) {
         Some(rest) => {
-            (rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase())) || rest.starts_with('-') && rest.len() > 1
+            let local =
+                |r: &str| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            (rest.len() == 1 && local(rest) && !rest.as_bytes()[0].is_ascii_digit())
+                || rest.strip_prefix('-').is_some_and(local)
         }
         None => false,
     }
@@ -207,6 +210,7 @@ mod tests {
         assert!(!zone_in_region("us-west-2a", "us-east-1"));
         assert!(!zone_in_region("us-east-12a", "us-east-1"));
         assert!(!zone_in_region("us-east-1", "us-east-1"));
+        assert!(!zone_in_region("us-east-1-x${y}\"]", "us-east-1"));
     }
 
     #[test]

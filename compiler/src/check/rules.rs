@@ -18,6 +18,12 @@ use std::rc::Rc;
 pub const KV_ESTIMATE_PER_SQRT_PARAM: f64 = 0.75;
 /// S3 Replication Time Control replicates 99.99 % of objects within 15 minutes.
 pub const REPLICATION_BOUND_MS: f64 = 15.0 * 60e3;
+/// The AWS Backup rule's start and completion windows we emit (60 and 180 minutes): a backup
+/// may start an hour late and take three hours, so the newest recovery point can be this much
+/// older than its schedule.
+pub const BACKUP_WINDOWS_MS: f64 = 4.0 * MS_PER_HOUR;
+/// The shortest backup interval the `backup` schema accepts.
+const MIN_BACKUP_EVERY_MS: f64 = MS_PER_HOUR;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 const MS_PER_HOUR: f64 = 3_600e3;
 
@@ -751,7 +757,7 @@ impl Checker<'_> {
                     continue;
                 }
                 let Some(every) = every else { continue };
-                if every <= rpo {
+                if backup_loss(every) <= rpo {
                     continue;
                 }
                 let tier = self.record(t, name_span).and_then(|r| variant(self, field(&r, "tier")).map(|v| v.0));
@@ -762,9 +768,10 @@ impl Checker<'_> {
                             codes::RPO_NOT_ENFORCED,
                             every_span,
                             format!(
-                                "`{tname}` is in the {} tier: its recovery point is its backup every {}, not the RPO of {}",
+                                "`{tname}` is in the {} tier: its recovery point is its backup every {} (up to {} with the backup windows), not the RPO of {}",
                                 tier.unwrap_or_default(),
                                 format_duration(every),
+                                format_duration(backup_loss(every)),
                                 format_duration(rpo)
                             ),
                         )
@@ -776,22 +783,19 @@ impl Checker<'_> {
                     .record(t, name_span)
                     .and_then(|r| variant(self, field(&r, "backend")))
                     .is_some_and(|v| v.0 == "s3");
-                let mut help = format!("back `{tname}` up at least every {}, or relax the RPO", format_duration(rpo));
-                if s3 && rpo >= REPLICATION_BOUND_MS {
-                    help.push_str(&format!(", or add `{tname}` to `replicate` (S3 replication meets RPOs from 15m)"));
-                }
                 self.error(
                     Diagnostic::error(
                         codes::RPO_UNMET,
                         every_span,
                         format!(
-                            "backups every {} cannot meet the RPO of {} for `{tname}`, which is not replicated",
+                            "backups every {} lose up to {} of `{tname}` (interval + 1h start window + 3h completion window), more than the RPO of {}; it is not replicated",
                             format_duration(every),
+                            format_duration(backup_loss(every)),
                             format_duration(rpo)
                         ),
                     )
                     .with_label(rpo_span, format!("RPO of {}", format_duration(rpo)))
-                    .with_help(help),
+                    .with_help(rpo_help(&tname, rpo, every, s3)),
                 );
             }
         }
@@ -1011,6 +1015,27 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Worst-case data loss of a store protected only by backups every `every` ms.
+pub fn backup_loss(every: f64) -> f64 {
+    every + BACKUP_WINDOWS_MS
+}
+
+/// What makes `rpo` hold for a backed-up store, each accepted by the checker: a whole-hour
+/// interval of at least 1h whose worst-case loss fits, replication (S3, RPO >= 15m), or the
+/// RPO that the declared interval meets.
+fn rpo_help(tname: &str, rpo: f64, every: f64, s3: bool) -> String {
+    let mut ways = Vec::new();
+    let hours = ((rpo - BACKUP_WINDOWS_MS) / MS_PER_HOUR).floor() * MS_PER_HOUR;
+    if hours >= MIN_BACKUP_EVERY_MS {
+        ways.push(format!("set `every = {}`", format_duration(hours)));
+    }
+    if s3 && rpo >= REPLICATION_BOUND_MS {
+        ways.push(format!("add `{tname}` to `replicate` (S3 Replication Time Control: 15m)"));
+    }
+    ways.push(format!("relax the RPO to `rpo = {}`", format_duration(backup_loss(every))));
+    ways.join(", or ")
 }
 
 pub(super) fn pctf(x: f64) -> String {
