@@ -10,6 +10,7 @@ pub mod load;
 pub mod mistakes;
 pub mod ops;
 pub mod rules;
+pub mod training;
 pub mod types;
 pub mod value;
 

@@ -178,6 +178,7 @@ impl Checker<'_> {
         self.artifact_rules();
         self.identity_rules();
         self.mistake_rules();
+        self.training_rules(&cat);
     }
 
     /// IRSA puts each role's ARN in a ServiceAccount annotation, which needs the account ID.

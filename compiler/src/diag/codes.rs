@@ -74,6 +74,8 @@ declare_codes! {
     ZONE_REGION = "E0430", "pool zone outside the stack's region";
     SCALE_FROM_ZERO = "E0431", "autoscaling from zero replicas on a signal only pods export";
     ENGINE_SIGNAL = "E0432", "signal the service's engine does not export";
+    TRAINING_DOES_NOT_FIT = "E0433", "training job does not fit its GPUs";
+    TRAINING_DEFAULT_MAY_NOT_FIT = "W0420", "training job does not fit its GPUs with the default method";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.
