@@ -27,9 +27,11 @@ use std::rc::Rc;
 pub fn signal_type(namespace: &str, name: &str) -> Option<Ty> {
     Some(match (namespace, name) {
         ("metric", "queue_depth") => Ty::Float,
-        ("metric", "p50_latency" | "p95_latency" | "p99_latency" | "time_to_first_token") => Ty::Qty(Dim::DURATION),
-        ("metric", "error_rate" | "gpu_utilization") => Ty::Ratio,
-        ("metric", "tokens_per_second" | "requests_per_second") => Ty::Qty(Dim::RATE),
+        ("metric", "p50_latency" | "p95_latency" | "p99_latency" | "mean_latency" | "time_to_first_token") => {
+            Ty::Qty(Dim::DURATION)
+        }
+        ("metric", "error_rate" | "gpu_utilization" | "kv_cache_usage") => Ty::Ratio,
+        ("metric", "tokens_per_second" | "requests_per_second" | "preemptions") => Ty::Qty(Dim::RATE),
         ("metric", "gpu_memory_used") => Ty::Qty(Dim::SIZE),
         ("eval", "accuracy" | "f1" | "toxicity" | "demographic_parity_gap") => Ty::Ratio,
         ("eval", "drift_psi") => Ty::Float,
@@ -48,6 +50,9 @@ pub const METRICS: &[&str] = &[
     "gpu_memory_used",
     "requests_per_second",
     "time_to_first_token",
+    "mean_latency",
+    "kv_cache_usage",
+    "preemptions",
 ];
 pub const EVALS: &[&str] = &["accuracy", "f1", "toxicity", "drift_psi", "demographic_parity_gap"];
 

@@ -9,8 +9,10 @@ pub mod engine_args;
 mod engine_args_table;
 pub mod eval;
 pub mod load;
+pub mod mistakes;
 pub mod ops;
 pub mod rules;
+pub mod training;
 pub mod types;
 pub mod value;
 

@@ -18,6 +18,12 @@ use std::rc::Rc;
 pub const KV_ESTIMATE_PER_SQRT_PARAM: f64 = 0.75;
 /// S3 Replication Time Control replicates 99.99 % of objects within 15 minutes.
 pub const REPLICATION_BOUND_MS: f64 = 15.0 * 60e3;
+/// The AWS Backup rule's start and completion windows we emit (60 and 180 minutes): a backup
+/// may start an hour late and take three hours, so the newest recovery point can be this much
+/// older than its schedule.
+pub const BACKUP_WINDOWS_MS: f64 = 4.0 * MS_PER_HOUR;
+/// The shortest backup interval the `backup` schema accepts.
+const MIN_BACKUP_EVERY_MS: f64 = MS_PER_HOUR;
 pub const HOURS_PER_MONTH: f64 = 730.0;
 const MS_PER_HOUR: f64 = 3_600e3;
 
@@ -57,9 +63,9 @@ pub fn model_memory(parameters: f64, bytes: f64, context: f64, shape: Option<(f6
 }
 
 #[derive(Clone)]
-struct GpuFacts {
-    name: String,
-    memory: f64,
+pub(super) struct GpuFacts {
+    pub(super) name: String,
+    pub(super) memory: f64,
     mig: bool,
     fp8: bool,
 }
@@ -83,42 +89,42 @@ impl Catalog {
     }
 }
 
-fn field<'r>(r: &'r Record, name: &str) -> Option<&'r Value> {
+pub(super) fn field<'r>(r: &'r Record, name: &str) -> Option<&'r Value> {
     r.get(name)
 }
-fn int(r: &Record, name: &str) -> Option<i64> {
+pub(super) fn int(r: &Record, name: &str) -> Option<i64> {
     field(r, name).and_then(Value::as_int)
 }
-fn float(r: &Record, name: &str) -> Option<f64> {
+pub(super) fn float(r: &Record, name: &str) -> Option<f64> {
     field(r, name).and_then(Value::as_f64)
 }
-fn range(r: &Record, name: &str) -> Option<(f64, f64)> {
+pub(super) fn range(r: &Record, name: &str) -> Option<(f64, f64)> {
     let (a, b) = field(r, name)?.as_range()?;
     Some((a.as_f64()?, b.as_f64()?))
 }
-fn span(r: &Record, name: &str, or: Span) -> Span {
+pub(super) fn span(r: &Record, name: &str, or: Span) -> Span {
     r.span_of(name).unwrap_or(or)
 }
-fn variant(c: &Checker, v: Option<&Value>) -> Option<(String, Option<Rc<Record>>)> {
+pub(super) fn variant(c: &Checker, v: Option<&Value>) -> Option<(String, Option<Rc<Record>>)> {
     match v? {
         Value::Enum(e, i, p) => Some((c.prog.types.enum_(*e).variants[*i].name.clone(), p.clone())),
         _ => None,
     }
 }
-fn variant_index(v: Option<&Value>) -> Option<usize> {
+pub(super) fn variant_index(v: Option<&Value>) -> Option<usize> {
     match v? {
         Value::Enum(_, i, _) => Some(*i),
         _ => None,
     }
 }
-fn ref_of(v: Option<&Value>) -> Option<DeclId> {
+pub(super) fn ref_of(v: Option<&Value>) -> Option<DeclId> {
     match v? {
         Value::Ref(d) => Some(*d),
         _ => None,
     }
 }
 
-fn gib(bytes: f64) -> String {
+pub(super) fn gib(bytes: f64) -> String {
     format!("{:.1} GiB", bytes / 1_073_741_824.0)
 }
 
@@ -131,11 +137,11 @@ impl Checker<'_> {
         ids.into_iter().filter_map(|id| self.record(id, Span::default()).map(|r| (id, r))).collect()
     }
 
-    fn decl_span(&self, id: DeclId) -> Span {
+    pub(super) fn decl_span(&self, id: DeclId) -> Span {
         self.decls[id.0 as usize].name_span
     }
 
-    fn addr(&self, id: DeclId) -> String {
+    pub(super) fn addr(&self, id: DeclId) -> String {
         self.decls[id.0 as usize].address()
     }
 
@@ -172,6 +178,8 @@ impl Checker<'_> {
         self.artifact_rules();
         self.identity_rules();
         self.engine_arg_rules();
+        self.mistake_rules();
+        self.training_rules(&cat);
     }
 
     /// IRSA puts each role's ARN in a ServiceAccount annotation, which needs the account ID.
@@ -357,7 +365,7 @@ impl Checker<'_> {
     }
 
     /// GPU memory one replica can use on `pool`: per GPU, after sharing.
-    fn memory_per_gpu(&self, cat: &Catalog, pool: &Record) -> Option<(f64, String, GpuFacts)> {
+    pub(super) fn memory_per_gpu(&self, cat: &Catalog, pool: &Record) -> Option<(f64, String, GpuFacts)> {
         let g = variant_index(field(pool, "gpu"))?;
         let facts = cat.gpus.get(&g)?.clone();
         Some(match variant(self, field(pool, "sharing")) {
@@ -751,7 +759,7 @@ impl Checker<'_> {
                     continue;
                 }
                 let Some(every) = every else { continue };
-                if every <= rpo {
+                if backup_loss(every) <= rpo {
                     continue;
                 }
                 let tier = self.record(t, name_span).and_then(|r| variant(self, field(&r, "tier")).map(|v| v.0));
@@ -762,9 +770,10 @@ impl Checker<'_> {
                             codes::RPO_NOT_ENFORCED,
                             every_span,
                             format!(
-                                "`{tname}` is in the {} tier: its recovery point is its backup every {}, not the RPO of {}",
+                                "`{tname}` is in the {} tier: its recovery point is its backup every {} (up to {} with the backup windows), not the RPO of {}",
                                 tier.unwrap_or_default(),
                                 format_duration(every),
+                                format_duration(backup_loss(every)),
                                 format_duration(rpo)
                             ),
                         )
@@ -776,22 +785,19 @@ impl Checker<'_> {
                     .record(t, name_span)
                     .and_then(|r| variant(self, field(&r, "backend")))
                     .is_some_and(|v| v.0 == "s3");
-                let mut help = format!("back `{tname}` up at least every {}, or relax the RPO", format_duration(rpo));
-                if s3 && rpo >= REPLICATION_BOUND_MS {
-                    help.push_str(&format!(", or add `{tname}` to `replicate` (S3 replication meets RPOs from 15m)"));
-                }
                 self.error(
                     Diagnostic::error(
                         codes::RPO_UNMET,
                         every_span,
                         format!(
-                            "backups every {} cannot meet the RPO of {} for `{tname}`, which is not replicated",
+                            "backups every {} lose up to {} of `{tname}` (interval + 1h start window + 3h completion window), more than the RPO of {}; it is not replicated",
                             format_duration(every),
+                            format_duration(backup_loss(every)),
                             format_duration(rpo)
                         ),
                     )
                     .with_label(rpo_span, format!("RPO of {}", format_duration(rpo)))
-                    .with_help(help),
+                    .with_help(rpo_help(&tname, rpo, every, s3)),
                 );
             }
         }
@@ -1013,12 +1019,33 @@ impl Checker<'_> {
     }
 }
 
-fn pctf(x: f64) -> String {
+/// Worst-case data loss of a store protected only by backups every `every` ms.
+pub fn backup_loss(every: f64) -> f64 {
+    every + BACKUP_WINDOWS_MS
+}
+
+/// What makes `rpo` hold for a backed-up store, each accepted by the checker: a whole-hour
+/// interval of at least 1h whose worst-case loss fits, replication (S3, RPO >= 15m), or the
+/// RPO that the declared interval meets.
+fn rpo_help(tname: &str, rpo: f64, every: f64, s3: bool) -> String {
+    let mut ways = Vec::new();
+    let hours = ((rpo - BACKUP_WINDOWS_MS) / MS_PER_HOUR).floor() * MS_PER_HOUR;
+    if hours >= MIN_BACKUP_EVERY_MS {
+        ways.push(format!("set `every = {}`", format_duration(hours)));
+    }
+    if s3 && rpo >= REPLICATION_BOUND_MS {
+        ways.push(format!("add `{tname}` to `replicate` (S3 Replication Time Control: 15m)"));
+    }
+    ways.push(format!("relax the RPO to `rpo = {}`", format_duration(backup_loss(every))));
+    ways.join(", or ")
+}
+
+pub(super) fn pctf(x: f64) -> String {
     format!("{}%", super::value::trim_float(x * 100.0))
 }
 
 /// `70B`, `335M` or the plain number.
-fn count(x: f64) -> String {
+pub(super) fn count(x: f64) -> String {
     if x >= 1e9 {
         format!("{}B", super::value::trim_float((x / 1e8).round() / 10.0))
     } else if x >= 1e6 {

@@ -75,6 +75,11 @@ declare_codes! {
     ENGINE_ARG_TYPE = "E0426", "engine argument has the wrong type";
     ENGINE_ARG_RESERVED = "E0427", "engine argument is set from the stack";
     ENGINE_ARGS_ENGINE = "E0428", "engine arguments on an engine that does not read them";
+    ZONE_REGION = "E0430", "pool zone outside the stack's region";
+    SCALE_FROM_ZERO = "E0431", "autoscaling from zero replicas on a signal only pods export";
+    ENGINE_SIGNAL = "E0432", "signal the service's engine does not export";
+    TRAINING_DOES_NOT_FIT = "E0433", "training job does not fit its GPUs";
+    TRAINING_DEFAULT_MAY_NOT_FIT = "W0420", "training job does not fit its GPUs with the default method";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

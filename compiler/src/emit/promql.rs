@@ -100,6 +100,8 @@ pub fn signal(namespace: &str, name: &str, s: &Scope) -> String {
     match (s.engine, name) {
         (_, "gpu_utilization") => format!("avg(DCGM_FI_DEV_GPU_UTIL{}) / 100", s.pod_sel()),
         (_, "gpu_memory_used") => format!("sum(DCGM_FI_DEV_FB_USED{}) * 1048576", s.pod_sel()),
+        (Engine::Vllm, "kv_cache_usage" | "preemptions") => vllm_cache_signal(name, s),
+        (Engine::Triton, "mean_latency") => triton_mean_latency(s),
         (Engine::Vllm, "queue_depth") => format!("sum(vllm:num_requests_waiting{sel})"),
         (Engine::Vllm, "p50_latency" | "p95_latency" | "p99_latency") => {
             quantile(q(name), "vllm:e2e_request_latency_seconds_bucket", &sel, w)
@@ -143,6 +145,27 @@ pub fn signal(namespace: &str, name: &str, s: &Scope) -> String {
         (Engine::Tgi, "requests_per_second") => format!("sum(rate(tgi_request_success{sel}[{w}]))"),
         (_, other) => format!("sum(aistack_{other}{sel})"),
     }
+}
+
+/// vLLM's KV-cache pressure: the cache's used fraction (`vllm:kv_cache_usage_perc`, a gauge
+/// in 0..1 despite its name; the busiest replica) and preemptions per second
+/// (`vllm:num_preemptions_total`, a counter), names as in vLLM 0.33's metrics.
+fn vllm_cache_signal(name: &str, s: &Scope) -> String {
+    let sel = s.sel("");
+    if name == "kv_cache_usage" {
+        format!("max(vllm:kv_cache_usage_perc{sel})")
+    } else {
+        format!("sum(rate(vllm:num_preemptions_total{sel}[{}]))", s.window)
+    }
+}
+
+/// Triton's mean request latency: cumulative duration over successful requests (Triton
+/// exports no latency histogram, so no quantiles).
+fn triton_mean_latency(s: &Scope) -> String {
+    let (sel, w) = (s.sel(""), s.window);
+    format!(
+        "sum(rate(nv_inference_request_duration_us{sel}[{w}])) / clamp_min(sum(rate(nv_inference_request_success{sel}[{w}])), 1e-9) / 1e6"
+    )
 }
 
 /// vLLM's error ratio: HTTP 5xx answered by the API server (exceptions, timeouts, engine

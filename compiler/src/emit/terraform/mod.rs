@@ -128,7 +128,7 @@ gpu_pool l4 {
   gpu           = L4
   gpus_per_node = 1
   nodes         = 1..2
-  zones         = ["eu-west-1a", "x\${y}\"]"]
+  zones         = ["eu-west-1a", "eu-west-1b"]
 }
 service chat {
   model    = m
@@ -150,7 +150,8 @@ budget monthly {
         let providers = text(&files, "terraform/providers.tf");
         assert!(providers.contains(r#"team          = "a$${b}c%%{if}\"q\\z""#), "{providers}");
         let pool = text(&files, "terraform/pool_l4.tf");
-        assert!(pool.contains(r#"lookup(var.private_subnet_ids, "x$${y}\"]")"#), "{pool}");
+        // Zones outside the region (any string that is not a zone of it) are E0430 in the checker.
+        assert!(pool.contains(r#"lookup(var.private_subnet_ids, "eu-west-1b")"#), "{pool}");
         let budget = text(&files, "terraform/budget_monthly.tf");
         assert!(budget.contains(r#"["a$${b}@example.com"]"#), "{budget}");
         for a in &files {
