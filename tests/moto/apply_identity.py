@@ -207,7 +207,23 @@ def statements(doc, action):
     return [s for s in doc["Statement"] if action in as_list(s["Action"])]
 
 
+def granted_roots(doc, ps):
+    """Each (bucket, prefix) a pod uses, as the role grants it: the prefix itself, or for a
+    versioned model (`<path>/<version>/`) its root one segment above, so that a rollback can
+    read the previous version (the same rule tests/tests/identity.rs checks)."""
+    arns = {r for s in doc["Statement"] for r in as_list(s.get("Resource", []))}
+    out = set()
+    for b, p in ps:
+        parent = p.rsplit("/", 1)[0] if "/" in p else p
+        if f"arn:aws:s3:::{b}/{p}" not in arns and f"arn:aws:s3:::{b}/{parent}" in arns:
+            out.add((b, parent))
+        else:
+            out.add((b, p))
+    return out
+
+
 def check_role_policy(case, sa, doc, reads, writes, s3, secret_arns):
+    reads, writes = granted_roots(doc, reads), granted_roots(doc, writes)
     objects = lambda ps: {f"arn:aws:s3:::{b}/{p}" for b, p in ps} | {f"arn:aws:s3:::{b}/{p}/*" for b, p in ps}
     got = {r for s in statements(doc, "s3:GetObject") for r in as_list(s["Resource"])}
     if got != objects(reads | writes):
