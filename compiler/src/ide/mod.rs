@@ -27,6 +27,9 @@ pub struct Workspace {
     /// Derived facts per declaration name span (file, start): instance type and monthly cost
     /// of a pool, the memory a model needs.
     pub facts: HashMap<(FileId, u32), String>,
+    /// Inlay hint per GPU pool name span: instance type and worst-case monthly cost (summed
+    /// over the instances of a `for` pool).
+    pub pool_hints: HashMap<(FileId, u32), String>,
 }
 
 /// Loads and indexes the stack rooted at `root` without evaluating it: enough for completion,
@@ -34,18 +37,21 @@ pub struct Workspace {
 pub fn analyze_names(world: &dyn World, root: &Path) -> Workspace {
     let (prog, _) = crate::check::load::load(world, root, &[]);
     let index = index::build(&prog);
-    Workspace { diags: Vec::new(), prog, index, facts: HashMap::new() }
+    Workspace { diags: Vec::new(), prog, index, facts: HashMap::new(), pool_hints: HashMap::new() }
 }
 
 /// Checks the stack rooted at `root` and indexes it.
 pub fn analyze(world: &dyn World, root: &Path, params: &[(String, String)]) -> Workspace {
     let a = crate::check::check(world, root, params);
     let index = index::build(&a.prog);
-    let facts = if a.has_errors() { HashMap::new() } else { facts(&a) };
-    Workspace { diags: a.diags, prog: a.prog, index, facts }
+    let (facts, pool_hints) = if a.has_errors() { Default::default() } else { facts(&a) };
+    Workspace { diags: a.diags, prog: a.prog, index, facts, pool_hints }
 }
 
-fn facts(a: &crate::check::Analysis) -> HashMap<(FileId, u32), String> {
+type BySpan = HashMap<(FileId, u32), String>;
+
+/// Hover facts and pool inlay hints, keyed by declaration name span.
+fn facts(a: &crate::check::Analysis) -> (BySpan, BySpan) {
     let stack = crate::ir::lower(a);
     let spans: HashMap<String, Span> = a
         .decls
@@ -60,8 +66,13 @@ fn facts(a: &crate::check::Analysis) -> HashMap<(FileId, u32), String> {
             out.entry((s.file, s.start)).and_modify(|t| t.push_str(&format!("\n\n{line}"))).or_insert(line);
         }
     };
+    let mut pool_cost: HashMap<(FileId, u32), (String, f64)> = HashMap::new();
     for p in &stack.pools {
         let monthly = p.price_per_hour * 730.0;
+        if let Some(s) = spans.get(&format!("gpu_pool.{}", p.meta.address)) {
+            let e = pool_cost.entry((s.file, s.start)).or_insert_with(|| (p.instance.clone(), 0.0));
+            e.1 += monthly * f64::from(p.nodes.1);
+        }
         put(
             format!("gpu_pool.{}", p.meta.address),
             format!(
@@ -87,7 +98,11 @@ fn facts(a: &crate::check::Analysis) -> HashMap<(FileId, u32), String> {
             ),
         );
     }
-    out
+    let hints = pool_cost
+        .into_iter()
+        .map(|(k, (instance, cost))| (k, format!(": {instance}, ${} per month worst case", money(cost))))
+        .collect();
+    (out, hints)
 }
 
 fn precision_bytes(p: &str) -> f64 {
@@ -529,12 +544,7 @@ pub fn inlay_hints(ws: &Workspace, file: FileId) -> Vec<(u32, String)> {
         .defs
         .iter()
         .filter(|d| d.span.file == file && d.kind == DefKind::Decl && d.detail.starts_with("gpu_pool "))
-        .filter_map(|d| {
-            let fact = ws.facts.get(&(d.span.file, d.span.start))?;
-            let instance = fact.split('`').nth(1)?;
-            let cost = fact.rsplit(": ").next()?;
-            Some((d.span.end, format!(": {instance}, {cost}")))
-        })
+        .filter_map(|d| Some((d.span.end, ws.pool_hints.get(&(d.span.file, d.span.start))?.clone())))
         .collect();
     out.sort();
     out
@@ -572,5 +582,9 @@ mod tests {
         // the body field `gpu` resolves to the same schema's field
         let hover = hover(&ws, file, at("gpu =", 0)).expect("hover");
         assert!(hover.markdown.contains("gpu_pool.gpu:"), "{}", hover.markdown);
+        // a `for` pool's inlay hint names its instance type and sums its instances' cost
+        let hints = inlay_hints(&ws, file);
+        assert_eq!(hints.len(), 1, "{hints:?}");
+        assert!(hints[0].1.starts_with(": g6.") && hints[0].1.ends_with("per month worst case"), "{hints:?}");
     }
 }
