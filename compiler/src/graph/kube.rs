@@ -5,7 +5,7 @@
 //! ServiceAccount before the pods that run as it; ConfigMaps before the pods that mount them;
 //! the ExternalSecret that creates a Secret before the pods that read it, and its SecretStore
 //! before it; AnalysisTemplates before the Rollouts that run them; a scale target before its
-//! autoscaler; Services before the routes and Ingresses that send to them; a ClusterQueue
+//! autoscaler; Services before the routes, Ingresses and Rollouts that send to them; a ClusterQueue
 //! before its LocalQueue; an EC2NodeClass before the NodePool that names it.
 
 use super::*;
@@ -154,6 +154,9 @@ fn named(key: &str, v: &Value) -> Option<(String, String, &'static str)> {
         "clusterQueue" => ("ClusterQueue".into(), v.as_str()?.to_string(), "clusterQueue"),
         "nodeClassRef" => (kind_or("EC2NodeClass"), name()?, "nodeClassRef"),
         "service" if v.get("port").is_some() => ("Service".into(), name()?, "backend"),
+        "canaryService" | "stableService" | "activeService" | "previewService" => {
+            ("Service".into(), v.as_str()?.to_string(), "rollout service")
+        }
         _ => return None,
     })
 }
