@@ -9,6 +9,8 @@
 //! files that manifest lists; DIR must never hold the stack's own sources. Temporary folders
 //! that a killed build left beside DIR are removed by the next build.
 
+mod graph_cmd;
+
 use aistack::check::{self, Analysis};
 use aistack::diag::{self, codes, render};
 use aistack::world::{DiskWorld, Preread};
@@ -57,6 +59,16 @@ enum Command {
         params: Vec<String>,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
+    },
+    /// Print a stack's resource graph: Graphviz DOT, SVG (needs Graphviz's `dot`) or JSON.
+    Graph {
+        /// The root `.ai-stack` file.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: graph_cmd::GraphFormat,
+        /// Set a param: --param NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
     },
     /// Rewrite a file in the canonical layout.
     Fmt {
@@ -129,6 +141,13 @@ fn run() -> ExitCode {
             }
         }
         Command::Build { file, out, params, format } => build(&file, &out, &params, format),
+        Command::Graph { file, format, params } => match parse_params(&params) {
+            Ok(p) => graph_cmd::run(&file, &p, format),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Lsp => aistack_lsp::run_stdio(),

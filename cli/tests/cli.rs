@@ -429,3 +429,57 @@ fn control_characters_never_reach_the_terminal() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v.to_string().contains("\\u001b]0;pwned"), "{v}");
 }
+
+#[test]
+fn graph_prints_dot_and_json() {
+    let ex = workspace().join("examples/llm-chat/main.ai-stack");
+    let ex = ex.to_str().expect("utf-8 path");
+    let out = aistack_bounded(&["graph", ex]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph resources {\n") && dot.ends_with("}\n"), "{dot}");
+    assert!(dot.contains("label=\"service.chat\""), "clustered by declaration: {dot}");
+    assert!(dot.contains("\"stack/kms_key\" [label=\"stack/kms_key\\naws_kms_key\"]"), "{dot}");
+    assert!(dot.contains(" -> "), "edges: {dot}");
+    let json = aistack_bounded(&["graph", ex, "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("graph JSON");
+    let resources = doc["resources"].as_array().expect("resources");
+    assert!(resources.iter().any(|r| r["address"] == "storage.models/bucket"), "{doc}");
+    assert!(resources.iter().all(|r| r["origin"]["span"]["file"] == "main.ai-stack"), "one-file stack");
+}
+
+#[test]
+fn graph_svg_needs_graphviz() {
+    let ex = workspace().join("examples/llm-chat/main.ai-stack");
+    let empty = temp_dir("no-graphviz");
+    let out = Command::new(env!("CARGO_BIN_EXE_aistack"))
+        .args(["graph", ex.to_str().expect("utf-8 path"), "--format", "svg"])
+        .env("PATH", &empty)
+        .output()
+        .expect("run aistack");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs Graphviz's `dot` on the PATH"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing half-printed");
+    let graphviz = Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    if graphviz {
+        let out = aistack_bounded(&["graph", ex.to_str().expect("utf-8 path"), "--format", "svg"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let svg = String::from_utf8_lossy(&out.stdout);
+        assert!(svg.contains("<svg") && svg.contains("service.chat/"), "{svg}");
+    }
+}
+
+#[test]
+fn graph_of_a_broken_stack_reports_it() {
+    let d = temp_dir("graph-broken");
+    let f = d.join("bad.ai-stack");
+    std::fs::write(&f, "service x { model = nope }\n").expect("write");
+    let out = aistack_bounded(&["graph", f.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"), "{}", String::from_utf8_lossy(&out.stderr));
+    let missing = aistack_bounded(&["graph", d.join("absent.ai-stack").to_str().expect("utf-8 path")]);
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -12,6 +12,8 @@ pub mod diag;
 #[cfg(feature = "emit")]
 pub mod emit;
 pub mod fmt;
+#[cfg(feature = "emit")]
+pub mod graph;
 pub mod ide;
 pub mod ir;
 pub mod source;

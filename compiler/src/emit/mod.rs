@@ -1,6 +1,7 @@
 //! Emit: the IR to the files a platform team ships.
 //!
-//! Takes: an [`ir::Stack`]. Gives: [`Artifact`]s (path, bytes, the declarations each came
+//! Takes: an [`ir::Stack`], through its [`crate::graph`] for `kubernetes/` and `terraform/`.
+//! Gives: [`Artifact`]s (path, bytes, the declarations each came
 //! from) for `kubernetes/` (one YAML per object and a `kustomization.yaml`), `terraform/`,
 //! `serving/<service>/` and user templates, `PREREQUISITES.md` (the add-ons the output
 //! needs, [`prereq`]), plus `manifest.json` with content hashes and the same prerequisites.
@@ -56,9 +57,9 @@ pub fn emit(stack: &ir::Stack) -> (Vec<Artifact>, Vec<Diagnostic>) {
 /// [`emit`], with `identity` recorded in `manifest.json` as [`IDENTITY_FIELD`] after `stack`.
 pub fn emit_with_identity(stack: &ir::Stack, identity: Option<&str>) -> (Vec<Artifact>, Vec<Diagnostic>) {
     let mut out = Vec::new();
-    let mut diags = Vec::new();
-    k8s::emit(stack, &mut out, &mut diags);
-    terraform::emit(stack, &mut out, &mut diags);
+    let (graph, mut diags) = crate::graph::build_with_diags(stack, &crate::graph::Options::default());
+    k8s::render(&graph, &mut out);
+    terraform::render(&graph, &mut out);
     serving::emit(stack, &mut out, &mut diags);
     template::emit(stack, &mut out, &mut diags);
     out.sort_by(|a, b| a.path.cmp(&b.path));

@@ -62,8 +62,21 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn meta(kind: &'static str, address: String) -> Meta {
-    Meta { kind, name: dns_name(&address), ident: tf_ident(&address), address }
+fn meta(kind: &'static str, address: String, span: Option<DeclSpan>) -> Meta {
+    Meta { kind, name: dns_name(&address), ident: tf_ident(&address), address, span }
+}
+
+/// Where a declaration is written, its file relative to the root file's folder.
+fn decl_span(a: &Analysis, span: crate::source::Span) -> Option<DeclSpan> {
+    let sources = &a.prog.sources;
+    let file = sources.get(span.file)?;
+    let root = sources.get(a.prog.module(a.prog.root).file)?;
+    let dir = std::path::Path::new(&root.name).parent().unwrap_or(std::path::Path::new(""));
+    let path = std::path::Path::new(&file.name);
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let (line, col) = file.line_col(span.start);
+    Some(DeclSpan { file: rel.join("/"), start: span.start, end: span.end, line: line as u32, col: col as u32 })
 }
 
 impl Lowerer<'_> {
@@ -246,6 +259,13 @@ pub fn lower(a: &Analysis) -> Stack {
     let ids = |k: &str| per_kind.get(k).cloned().unwrap_or_default();
     let rec = |id: &DeclId| a.decls[id.0 as usize].record.clone().unwrap_or_default();
     let addr = |id: &DeclId| a.decls[id.0 as usize].address();
+    let mk = |kind: &'static str, id: &DeclId| meta(kind, addr(id), decl_span(a, a.decls[id.0 as usize].span));
+    let stack_span = a
+        .decls
+        .iter()
+        .zip(&a.active)
+        .find(|(d, on)| **on && d.kind.is_some_and(|k| prog.types.schema(k).name == "stack"))
+        .and_then(|(d, _)| decl_span(a, d.span));
     let st = stack_rec.unwrap_or_default();
     let stack_name = a
         .decls
@@ -268,7 +288,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 _ => Vec::new(),
             };
             Storage {
-                meta: meta("storage", addr(id)),
+                meta: mk("storage", id),
                 tier: tier(&l.variant(r.get("tier"))),
                 backend: match l.variant(r.get("backend")).as_str() {
                     "fsx_lustre" => Backend::FsxLustre,
@@ -297,7 +317,7 @@ pub fn lower(a: &Analysis) -> Stack {
         .map(|id| {
             let r = rec(id);
             Model {
-                meta: meta("model", addr(id)),
+                meta: mk("model", id),
                 store: l.idx(r.get("store")).unwrap_or(0),
                 path: s(&r, "path"),
                 version: s(&r, "version"),
@@ -315,7 +335,7 @@ pub fn lower(a: &Analysis) -> Stack {
         .map(|id| {
             let r = rec(id);
             Dataset {
-                meta: meta("dataset", addr(id)),
+                meta: mk("dataset", id),
                 store: l.idx(r.get("store")).unwrap_or(0),
                 path: s(&r, "path"),
                 version: s(&r, "version"),
@@ -341,7 +361,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 ("mig", Some(p)) => Sharing::Mig { profile: s(p, "profile") },
                 _ => Sharing::None,
             };
-            let meta = meta("gpu_pool", addr(id));
+            let meta = mk("gpu_pool", id);
             Pool {
                 cluster_name: dns_name(&format!("{stack_name}-{}", meta.name)),
                 meta,
@@ -434,7 +454,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 .and_then(Value::as_record)
                 .and_then(|p| Some(Autoscale { when: value_cond(p.get("when"))?, cooldown_s: secs(p, "cooldown") }));
             Service {
-                meta: meta("service", addr(id)),
+                meta: mk("service", id),
                 model: l.idx(r.get("model")).unwrap_or(0),
                 pool: l.idx(r.get("pool")).unwrap_or(0),
                 engine,
@@ -462,7 +482,7 @@ pub fn lower(a: &Analysis) -> Stack {
         .map(|id| {
             let r = rec(id);
             Pipeline {
-                meta: meta("pipeline", addr(id)),
+                meta: mk("pipeline", id),
                 kind: l.variant(r.get("kind")),
                 image: s(&r, "image"),
                 pool: l.idx(r.get("pool")).unwrap_or(0),
@@ -480,7 +500,7 @@ pub fn lower(a: &Analysis) -> Stack {
         .map(|id| {
             let r = rec(id);
             Cdn {
-                meta: meta("cdn", addr(id)),
+                meta: mk("cdn", id),
                 origin: l.idx(r.get("origin")).unwrap_or(0),
                 ttl_s: secs(&r, "ttl"),
                 price_class: s(&r, "price_class"),
@@ -495,7 +515,7 @@ pub fn lower(a: &Analysis) -> Stack {
             .and_then(Value::as_record)
             .and_then(|p| Some((secs(p, "retain") / 86_400, l.idx(p.get("store"))?)));
         Policy {
-            meta: meta("policy", addr(id)),
+            meta: mk("policy", id),
             encryption_required: l.variant(r.get("encryption_at_rest")) == "required",
             tls: l.variant(r.get("encryption_in_transit")),
             default_deny: l.variant(r.get("network")) == "default_deny",
@@ -516,7 +536,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 _ => None,
             };
             Dr {
-                meta: meta("dr", addr(id)),
+                meta: mk("dr", id),
                 rpo_s: secs(&r, "rpo"),
                 rto_s: secs(&r, "rto"),
                 primary: s(&r, "primary"),
@@ -536,7 +556,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 _ => 0.0,
             };
             Budget {
-                meta: meta("budget", addr(id)),
+                meta: mk("budget", id),
                 limit_per_month: (limit * 100.0).round() / 100.0,
                 alerts: ratios(&r, "alerts"),
                 notify: strings(&r, "notify"),
@@ -570,7 +590,7 @@ pub fn lower(a: &Analysis) -> Stack {
                     on_breach: l.idx(p.get("on_breach")),
                 })
             });
-            Monitor { meta: meta("monitor", addr(id)), target: l.idx(r.get("target")).unwrap_or(0), alerts, drift }
+            Monitor { meta: mk("monitor", id), target: l.idx(r.get("target")).unwrap_or(0), alerts, drift }
         })
         .collect();
     let rendered = rendered_ids
@@ -579,7 +599,7 @@ pub fn lower(a: &Analysis) -> Stack {
             let d = &a.decls[id.0 as usize];
             let schema = prog.types.schema(d.kind?);
             Some(Rendered {
-                meta: Meta { kind: "rendered", ..meta("rendered", d.address()) },
+                meta: meta("rendered", d.address(), decl_span(a, d.span)),
                 schema: schema.name.clone(),
                 template: std::path::PathBuf::from(schema.template.as_deref()?),
                 source: schema.template_source.clone()?,
@@ -600,6 +620,7 @@ pub fn lower(a: &Analysis) -> Stack {
         .collect();
     Stack {
         name: stack_name,
+        span: stack_span,
         region: s(&st, "region"),
         cluster: s(&st, "cluster"),
         namespace: s(&st, "namespace"),

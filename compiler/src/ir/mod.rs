@@ -3,12 +3,27 @@
 //! Takes: an [`Analysis`](crate::check::Analysis) without errors (via [`lower`]). Gives: a
 //! [`Stack`] whose quantities are in the units the targets use (seconds, bytes, dollars,
 //! fractions), whose references are indices, and whose names are already safe for
-//! Kubernetes (`name`) and Terraform (`ident`). Every emitter reads only this.
+//! Kubernetes (`name`) and Terraform (`ident`). Every emitter reads only this. Each
+//! declaration's [`Meta`] keeps where it was written ([`DeclSpan`]: the file relative to the
+//! root file's folder, a byte range and line/column), so what is built from it can point back
+//! at the `.ai-stack` source.
 
 pub mod lower;
 
 pub use lower::lower;
 use std::collections::BTreeMap;
+
+/// Where a declaration is written: its file relative to the root file's folder (`/`
+/// separators; a standard-library file keeps its own name), its byte range, and the 1-based
+/// line and character column of its start.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeclSpan {
+    pub file: String,
+    pub start: u32,
+    pub end: u32,
+    pub line: u32,
+    pub col: u32,
+}
 
 /// Where an object came from: its kind and address in the stack, and the names derived from it.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +36,21 @@ pub struct Meta {
     pub name: String,
     /// Terraform identifier: `embed_us_east_1`.
     pub ident: String,
+    /// The declaration in the source (`None` only for objects no declaration wrote).
+    pub span: Option<DeclSpan>,
+}
+
+impl Stack {
+    /// The stack itself as a declaration (`stack.<name>`), for what belongs to no other one.
+    pub fn meta(&self) -> Meta {
+        Meta {
+            kind: "stack",
+            address: self.name.clone(),
+            name: lower::dns_name(&self.name),
+            ident: lower::tf_ident(&self.name),
+            span: self.span.clone(),
+        }
+    }
 }
 
 impl Meta {
@@ -33,6 +63,8 @@ impl Meta {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stack {
     pub name: String,
+    /// The `stack` declaration in the source.
+    pub span: Option<DeclSpan>,
     pub region: String,
     pub cluster: String,
     pub namespace: String,

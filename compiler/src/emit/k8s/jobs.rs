@@ -302,12 +302,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
 /// CPU and memory as quota, and the namespace's LocalQueue.
 fn kueue(stack: &Stack, objs: &mut Vec<Obj>) {
     let pools: BTreeSet<usize> = stack.pipelines.iter().map(|p| p.pool).collect();
-    let stack_meta = crate::ir::Meta {
-        kind: "stack",
-        address: stack.name.clone(),
-        name: crate::ir::lower::dns_name(&stack.name),
-        ident: String::new(),
-    };
+    let stack_meta = stack.meta();
     let sources: Vec<String> = stack.pipelines.iter().map(|p| p.meta.full_address()).collect();
     let mut flavors = Vec::new();
     for &i in &pools {

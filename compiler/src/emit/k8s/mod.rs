@@ -4,7 +4,8 @@
 //! Takes: the IR. Gives: core objects built as k8s-openapi types and custom resources as
 //! the typed structs of [`crd`], each labelled with the manager, the stack and the
 //! declaration. Secrets appear only as `secretKeyRef`s to the Secret each workload's
-//! ExternalSecret creates ([`identity`]), never as values.
+//! ExternalSecret creates ([`identity`]), never as values. [`objects`] gives the objects to
+//! [`crate::graph`]; [`render`] writes the files from the graph's Kubernetes resources.
 
 pub mod crd;
 pub mod identity;
@@ -67,12 +68,7 @@ pub fn skip_checks(meta: &mut ObjectMeta, skips: &[(&str, String)]) {
 }
 
 fn stack_meta(stack: &Stack) -> Meta {
-    Meta {
-        kind: "stack",
-        address: stack.name.clone(),
-        name: crate::ir::lower::dns_name(&stack.name),
-        ident: crate::ir::lower::tf_ident(&stack.name),
-    }
+    stack.meta()
 }
 
 fn namespace(stack: &Stack) -> Obj {
@@ -147,7 +143,8 @@ fn default_deny(stack: &Stack) -> Obj {
     Obj::new("NetworkPolicy", "default-deny", &np, vec![meta.full_address()])
 }
 
-pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, diags: &mut Vec<Diagnostic>) {
+/// Every object, in the order they are built (files may repeat; the graph keeps the first).
+pub fn objects(stack: &Stack, diags: &mut Vec<Diagnostic>) -> Vec<Obj> {
     let mut objs = vec![namespace(stack)];
     if stack.policy.as_ref().is_none_or(|p| p.default_deny) {
         objs.push(default_deny(stack));
@@ -161,11 +158,26 @@ pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, diags: &mut Vec<Diagnostic>)
     workloads::emit(stack, &mut objs, diags);
     jobs::emit(stack, &mut objs);
     observe::emit(stack, &mut objs);
+    objs
+}
+
+/// `kubernetes/*.yaml` through the resource graph (Kubernetes only).
+pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, diags: &mut Vec<Diagnostic>) {
+    let options = crate::graph::Options { terraform: false, kubernetes: true };
+    let (g, d) = crate::graph::build_with_diags(stack, &options);
+    diags.extend(d);
+    render(&g, out);
+}
+
+/// Writes one YAML file per Kubernetes resource of the graph, and the `kustomization.yaml`.
+pub fn render(g: &crate::graph::ResourceGraph, out: &mut Vec<Artifact>) {
     let mut files: Vec<String> = Vec::new();
-    for o in objs {
-        let path = format!("{}.yaml", o.file);
+    for f in &g.kubernetes_files {
+        let Some(crate::graph::Attrs::Kubernetes(body)) = g.get(&f.address).map(|r| &r.attrs) else { continue };
+        let path = format!("{}.yaml", f.file);
         files.push(path.clone());
-        out.push(Artifact::new(format!("kubernetes/{path}"), yaml::to_string(&o.body), o.sources));
+        let text = yaml::to_string(&crate::graph::to_json(body));
+        out.push(Artifact::new(format!("kubernetes/{path}"), text, f.sources.clone()));
     }
     files.sort();
     files.dedup();

@@ -180,12 +180,7 @@ pub fn sharing_configs(stack: &Stack, objs: &mut Vec<Obj>) {
         // theirs with the `nvidia.com/device-plugin.config` label the pool sets. Keys carry
         // the stack, so several stacks' keys can be merged into the one ConfigMap it reads.
         let sources: Vec<String> = sharing.values().map(|v| v.1.clone()).collect();
-        let meta = crate::ir::Meta {
-            kind: "stack",
-            address: stack.name.clone(),
-            name: crate::ir::lower::dns_name(&stack.name),
-            ident: String::new(),
-        };
+        let meta = stack.meta();
         let name = sharing_config_name(stack);
         let mut metadata = object_meta(stack, &meta, &name);
         metadata.namespace = Some(stack.device_plugin_namespace.clone());

@@ -7,7 +7,7 @@
 //! notifications, and S3 data events for the buckets that hold models and data sets (who read
 //! or changed the weights).
 
-use super::ctx::{account, format, output, partition, raw, resource, tags, Ctx, TfFile};
+use super::ctx::{account, format, output, partition, resource, tags, Ctx, TfFile};
 use super::policy::{document, Statement};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::Backend;
@@ -85,27 +85,27 @@ pub fn file(ctx: &Ctx) -> Option<TfFile> {
     f.blocks.push(
         resource("aws_iam_role_policy", &group, &None)
             .attr("name", Expr::str("cloudwatch-logs"))
-            .attr("role", raw(format!("aws_iam_role.{group}.id")))
+            .attr("role", Expr::tf("aws_iam_role", &group, "id"))
             .attr(
                 "policy",
                 document(&[Statement::allow("WriteTrailLogStreams")
                     .actions(&["logs:CreateLogStream", "logs:PutLogEvents"])
-                    .resource(raw(format!("\"${{aws_cloudwatch_log_group.{group}.arn}}:log-stream:*\"")))]),
+                    .resource(Expr::suffixed(Expr::tf("aws_cloudwatch_log_group", &group, "arn"), ":log-stream:*"))]),
             ),
     );
     f.blocks.push(
         resource("aws_sns_topic", &group, &None)
             .attr("name", Expr::str(ctx.name(&["cloudtrail"], 256)))
-            .attr("kms_master_key_id", raw(format!("aws_kms_key.{}.arn", ctx.key(&s.region))))
+            .attr("kms_master_key_id", Expr::tf("aws_kms_key", &ctx.key(&s.region), "arn"))
             .attr("tags", tags(&addr)),
     );
     f.blocks.push(
-        resource("aws_sns_topic_policy", &group, &None).attr("arn", raw(format!("aws_sns_topic.{group}.arn"))).attr(
+        resource("aws_sns_topic_policy", &group, &None).attr("arn", Expr::tf("aws_sns_topic", &group, "arn")).attr(
             "policy",
             document(&[Statement::allow("AllowCloudTrailPublish")
                 .service("cloudtrail.amazonaws.com")
                 .actions(&["SNS:Publish"])
-                .resource(raw(format!("aws_sns_topic.{group}.arn")))
+                .resource(Expr::tf("aws_sns_topic", &group, "arn"))
                 .condition("StringEquals", "aws:SourceArn", trail)]),
         ),
     );
@@ -120,15 +120,15 @@ pub fn file(ctx: &Ctx) -> Option<TfFile> {
     }
     let mut t = resource("aws_cloudtrail", id, &None)
         .attr("name", Expr::str(trail_name(ctx)))
-        .attr("s3_bucket_name", raw(format!("aws_s3_bucket.{store_id}.id")))
+        .attr("s3_bucket_name", Expr::tf("aws_s3_bucket", store_id, "id"))
         .attr("is_multi_region_trail", Expr::Bool(true))
         .attr("include_global_service_events", Expr::Bool(true))
         .attr("enable_log_file_validation", Expr::Bool(true))
         .attr("enable_logging", Expr::Bool(true))
         .attr("kms_key_id", ctx.key_arn(&s.region))
-        .attr("cloud_watch_logs_group_arn", raw(format!("\"${{aws_cloudwatch_log_group.{group}.arn}}:*\"")))
-        .attr("cloud_watch_logs_role_arn", raw(format!("aws_iam_role.{group}.arn")))
-        .attr("sns_topic_name", raw(format!("aws_sns_topic.{group}.arn")))
+        .attr("cloud_watch_logs_group_arn", Expr::suffixed(Expr::tf("aws_cloudwatch_log_group", &group, "arn"), ":*"))
+        .attr("cloud_watch_logs_role_arn", Expr::tf("aws_iam_role", &group, "arn"))
+        .attr("sns_topic_name", Expr::tf("aws_sns_topic", &group, "arn"))
         .block(
             Block::new("advanced_event_selector", &[]).attr("name", Expr::str("Management events")).block(
                 Block::new("field_selector", &[])
@@ -152,23 +152,28 @@ pub fn file(ctx: &Ctx) -> Option<TfFile> {
                 )
                 .block(Block::new("field_selector", &[]).attr("field", Expr::str("resources.ARN")).attr(
                     "starts_with",
-                    Expr::List(data_buckets.iter().map(|b| raw(format!("\"${{aws_s3_bucket.{b}.arn}}/\""))).collect()),
+                    Expr::List(
+                        data_buckets.iter().map(|b| Expr::suffixed(Expr::tf("aws_s3_bucket", b, "arn"), "/")).collect(),
+                    ),
                 )),
         );
     }
     f.blocks.push(t.attr("tags", tags(&addr)).attr(
         "depends_on",
-        Expr::List(vec![raw(format!("aws_s3_bucket_policy.{store_id}")), raw(format!("aws_sns_topic_policy.{group}"))]),
+        Expr::List(vec![
+            Expr::tf_resource("aws_s3_bucket_policy", store_id),
+            Expr::tf_resource("aws_sns_topic_policy", &group),
+        ]),
     ));
     f.outputs.push(output(
         "audit_trail_arn",
         &format!("CloudTrail trail of {addr}"),
-        raw(format!("aws_cloudtrail.{id}.arn")),
+        Expr::tf("aws_cloudtrail", id, "arn"),
     ));
     f.outputs.push(output(
         "audit_log_group",
         &format!("CloudWatch log group with the {addr} trail"),
-        raw(format!("aws_cloudwatch_log_group.{group}.name")),
+        Expr::tf("aws_cloudwatch_log_group", &group, "name"),
     ));
     Some(f)
 }

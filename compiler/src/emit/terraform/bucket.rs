@@ -7,7 +7,7 @@
 //! incomplete multipart uploads) and a bucket policy that denies plain HTTP and TLS below 1.2.
 //! Used for declared storages, their DR replicas and the stack's own log buckets.
 
-use super::ctx::{raw, resource, skip, tags};
+use super::ctx::{resource, skip, tags};
 use super::policy::{document, Principal, Statement};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::Tier;
@@ -87,13 +87,13 @@ fn with_skips(mut b: Block, skips: &[(&'static str, String)]) -> Block {
 
 impl Bucket {
     fn id(&self) -> Expr {
-        raw(format!("aws_s3_bucket.{}.id", self.tf))
+        Expr::tf("aws_s3_bucket", &self.tf, "id")
     }
     pub fn arn(&self) -> Expr {
-        raw(format!("aws_s3_bucket.{}.arn", self.tf))
+        Expr::tf("aws_s3_bucket", &self.tf, "arn")
     }
     fn objects(&self) -> Expr {
-        raw(format!("\"${{aws_s3_bucket.{}.arn}}/*\"", self.tf))
+        Expr::suffixed(Expr::tf("aws_s3_bucket", &self.tf, "arn"), "/*")
     }
     fn sub(&self, kind: &str) -> Block {
         resource(kind, &self.tf, &self.provider).attr("bucket", self.id())
@@ -155,7 +155,7 @@ impl Bucket {
         if let Some((target, prefix)) = &self.log_to {
             out.push(
                 self.sub("aws_s3_bucket_logging")
-                    .attr("target_bucket", raw(format!("aws_s3_bucket.{target}.id")))
+                    .attr("target_bucket", Expr::tf("aws_s3_bucket", target, "id"))
                     .attr("target_prefix", Expr::str(prefix)),
             );
         }
@@ -177,9 +177,9 @@ impl Bucket {
                 .condition("NumericLessThan", "s3:TlsVersion", Expr::str("1.2")),
         ];
         statements.extend(self.statements.iter().cloned());
-        let mut depends = vec![raw(format!("aws_s3_bucket_public_access_block.{}", self.tf))];
+        let mut depends = vec![Expr::tf_resource("aws_s3_bucket_public_access_block", &self.tf)];
         if self.acls {
-            depends.push(raw(format!("aws_s3_bucket_ownership_controls.{}", self.tf)));
+            depends.push(Expr::tf_resource("aws_s3_bucket_ownership_controls", &self.tf));
         }
         out.push(
             with_skips(resource("aws_s3_bucket_policy", &self.tf, &self.provider), &self.skips.policy)
@@ -237,7 +237,7 @@ impl Bucket {
         }
         b = b.attr("bucket", self.id()).block(rule);
         if self.versioned {
-            b = b.attr("depends_on", Expr::List(vec![raw(format!("aws_s3_bucket_versioning.{}", self.tf))]));
+            b = b.attr("depends_on", Expr::List(vec![Expr::tf_resource("aws_s3_bucket_versioning", &self.tf)]));
         }
         b
     }

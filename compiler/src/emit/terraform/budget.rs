@@ -8,7 +8,7 @@
 //! filter matches only once `aistack-stack` is activated as a cost allocation tag in the
 //! billing console (or `aws_ce_cost_allocation_tag`); until then the budget reads $0.
 
-use super::ctx::{io_name, output, raw, resource, tags, Ctx, TfFile};
+use super::ctx::{io_name, output, resource, tags, Ctx, TfFile};
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::Budget;
 
@@ -82,7 +82,7 @@ pub fn file(ctx: &Ctx, b: &Budget) -> TfFile {
     f.outputs.push(output(
         &io_name(&b.meta, "name"),
         &format!("AWS budget of {addr}"),
-        raw(format!("aws_budgets_budget.{id}.name")),
+        Expr::tf("aws_budgets_budget", id, "name"),
     ));
     f
 }

@@ -10,7 +10,7 @@
 //! policies that let this distribution read are written by `storage_*.tf`, `dr_*.tf` and
 //! `kms.tf`.
 
-use super::ctx::{io_name, output, raw, resource, skip, tags, variable, Ctx, TfFile, CLOUDFRONT_REGION};
+use super::ctx::{io_name, output, resource, skip, tags, variable, Ctx, TfFile, CLOUDFRONT_REGION};
 use super::waf::Acl;
 use crate::emit::hcl::{Block, Expr};
 use crate::ir::{Backend, Cdn, Encryption};
@@ -95,13 +95,13 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
             resource("aws_cloudfront_public_key", id, &None)
                 .attr("name", Expr::str(ctx.name(&[&cdn.meta.name], 128)))
                 .attr("comment", Expr::str(format!("{addr}: verifies signed URLs")))
-                .attr("encoded_key", raw(format!("var.{key_var}"))),
+                .attr("encoded_key", Expr::var(&key_var)),
         );
         f.blocks.push(
             resource("aws_cloudfront_key_group", id, &None)
                 .attr("name", Expr::str(ctx.name(&[&cdn.meta.name], 128)))
                 .attr("comment", Expr::str(format!("{addr}: keys trusted for signed URLs")))
-                .attr("items", Expr::List(vec![raw(format!("aws_cloudfront_public_key.{id}.id"))])),
+                .attr("items", Expr::List(vec![Expr::tf("aws_cloudfront_public_key", id, "id")])),
         );
         f.variables.push(variable(
             &key_var,
@@ -124,7 +124,7 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         key: ctx.key_arn(CLOUDFRONT_REGION),
     };
 
-    let oac = raw(format!("aws_cloudfront_origin_access_control.{id}.id"));
+    let oac = Expr::tf("aws_cloudfront_origin_access_control", id, "id");
     let mut dist = resource("aws_cloudfront_distribution", id, &None);
     if replica.is_none() {
         dist = dist.comment(&skip(
@@ -145,11 +145,11 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         .attr("comment", Expr::str(super::ctx::fit(&format!("aistack {}: {addr}", s.name), 128)))
         .attr("price_class", Expr::str(&cdn.price_class))
         .attr("default_root_object", Expr::str("index.html"))
-        .attr("aliases", raw(format!("var.{aliases_var}")))
-        .attr("web_acl_id", raw(format!("aws_wafv2_web_acl.{id}.arn")))
+        .attr("aliases", Expr::var(&aliases_var))
+        .attr("web_acl_id", Expr::tf("aws_wafv2_web_acl", id, "arn"))
         .block(
             Block::new("origin", &[])
-                .attr("domain_name", raw(format!("aws_s3_bucket.{}.bucket_regional_domain_name", origin.meta.ident)))
+                .attr("domain_name", Expr::tf("aws_s3_bucket", &origin.meta.ident, "bucket_regional_domain_name"))
                 .attr("origin_id", Expr::str("primary"))
                 .attr("origin_access_control_id", oac.clone()),
         );
@@ -159,7 +159,7 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         dist = dist
             .block(
                 Block::new("origin", &[])
-                    .attr("domain_name", raw(format!("aws_s3_bucket.{replica_tf}.bucket_regional_domain_name")))
+                    .attr("domain_name", Expr::tf("aws_s3_bucket", replica_tf, "bucket_regional_domain_name"))
                     .attr("origin_id", Expr::str("replica"))
                     .attr("origin_access_control_id", oac),
             )
@@ -180,11 +180,11 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         .attr("allowed_methods", Expr::strs(["GET", "HEAD"]))
         .attr("cached_methods", Expr::strs(["GET", "HEAD"]))
         .attr("compress", Expr::Bool(true))
-        .attr("cache_policy_id", raw(format!("aws_cloudfront_cache_policy.{id}.id")))
-        .attr("response_headers_policy_id", raw(format!("aws_cloudfront_response_headers_policy.{id}.id")));
+        .attr("cache_policy_id", Expr::tf("aws_cloudfront_cache_policy", id, "id"))
+        .attr("response_headers_policy_id", Expr::tf("aws_cloudfront_response_headers_policy", id, "id"));
     if cdn.signed_urls {
         behavior =
-            behavior.attr("trusted_key_groups", Expr::List(vec![raw(format!("aws_cloudfront_key_group.{id}.id"))]));
+            behavior.attr("trusted_key_groups", Expr::List(vec![Expr::tf("aws_cloudfront_key_group", id, "id")]));
     }
     let logs = ctx.cdn_logs.clone().unwrap_or_default();
     dist = dist
@@ -195,18 +195,18 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
         )
         .block(
             Block::new("viewer_certificate", &[])
-                .attr("acm_certificate_arn", raw(format!("var.{cert_var}")))
+                .attr("acm_certificate_arn", Expr::var(&cert_var))
                 .attr("ssl_support_method", Expr::str("sni-only"))
                 .attr("minimum_protocol_version", Expr::str("TLSv1.2_2021")),
         )
         .block(
             Block::new("logging_config", &[])
-                .attr("bucket", raw(format!("aws_s3_bucket.{logs}.bucket_domain_name")))
+                .attr("bucket", Expr::tf("aws_s3_bucket", &logs, "bucket_domain_name"))
                 .attr("prefix", Expr::str(format!("cloudfront/{}/", cdn.meta.name)))
                 .attr("include_cookies", Expr::Bool(false)),
         )
         .attr("tags", tags(&addr))
-        .attr("depends_on", Expr::List(vec![raw(format!("aws_s3_bucket_ownership_controls.{logs}"))]));
+        .attr("depends_on", Expr::List(vec![Expr::tf_resource("aws_s3_bucket_ownership_controls", &logs)]));
     f.blocks.push(dist);
     f.blocks.extend(acl.blocks());
 
@@ -226,7 +226,7 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
                             "regex",
                             vec![
                                 Expr::str("^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/"),
-                                raw(format!("var.{cert_var}")),
+                                Expr::var(&cert_var),
                             ],
                         )],
                     ),
@@ -245,12 +245,12 @@ pub fn file(ctx: &Ctx, cdn: &Cdn) -> Option<TfFile> {
     f.outputs.push(output(
         &io_name(&cdn.meta, "domain_name"),
         &format!("CloudFront domain name of {addr}"),
-        raw(format!("aws_cloudfront_distribution.{id}.domain_name")),
+        Expr::tf("aws_cloudfront_distribution", id, "domain_name"),
     ));
     f.outputs.push(output(
         &io_name(&cdn.meta, "distribution_id"),
         &format!("CloudFront distribution id of {addr}"),
-        raw(format!("aws_cloudfront_distribution.{id}.id")),
+        Expr::tf("aws_cloudfront_distribution", id, "id"),
     ));
     Some(f)
 }

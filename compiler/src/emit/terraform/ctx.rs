@@ -180,7 +180,7 @@ impl<'a> Ctx<'a> {
         self.region(region).map_or_else(|| HOME_KEY.to_string(), |r| r.key.clone())
     }
     pub fn key_arn(&self, region: &str) -> Expr {
-        Expr::raw(format!("aws_kms_key.{}.arn", self.key(region)))
+        Expr::tf("aws_kms_key", &self.key(region), "arn")
     }
 
     /// The access-log bucket that buckets in `region` log to.
@@ -218,11 +218,11 @@ pub fn raw(s: impl Into<String>) -> Expr {
 }
 
 pub fn account() -> Expr {
-    raw("data.aws_caller_identity.current.account_id")
+    Expr::data("aws_caller_identity", "current", "account_id")
 }
 
 pub fn partition() -> Expr {
-    raw("data.aws_partition.current.partition")
+    Expr::data("aws_partition", "current", "partition")
 }
 
 /// `format(pattern, args…)`: an ARN built from references and escaped strings.

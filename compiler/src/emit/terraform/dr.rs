@@ -116,7 +116,8 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
         let mut statements = Vec::new();
         let distributions = cdn_distributions(ctx, i, f);
         if !distributions.is_empty() {
-            statements.push(cloudfront_read(raw(format!("\"${{aws_s3_bucket.{replica}.arn}}/*\"")), distributions));
+            statements
+                .push(cloudfront_read(Expr::suffixed(Expr::tf("aws_s3_bucket", replica, "arn"), "/*"), distributions));
         }
         let mut skips = Skips::default();
         skips.bucket.push((
@@ -146,8 +147,8 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
         f.blocks.extend(b.blocks());
         f.blocks.push(
             resource("aws_s3_bucket_replication_configuration", src, &None)
-                .attr("role", raw(format!("aws_iam_role.{role}.arn")))
-                .attr("bucket", raw(format!("aws_s3_bucket.{src}.id")))
+                .attr("role", Expr::tf("aws_iam_role", &role, "arn"))
+                .attr("bucket", Expr::tf("aws_s3_bucket", src, "id"))
                 .block(
                     Block::new("rule", &[])
                         .attr("id", Expr::str(fit(&format!("to-{}", crate::ir::lower::dns_name(&dr.secondary)), 255)))
@@ -161,7 +162,7 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
                         )
                         .block(
                             Block::new("destination", &[])
-                                .attr("bucket", raw(format!("aws_s3_bucket.{replica}.arn")))
+                                .attr("bucket", Expr::tf("aws_s3_bucket", replica, "arn"))
                                 .attr("storage_class", Expr::str("STANDARD"))
                                 .block(
                                     Block::new("encryption_configuration", &[])
@@ -182,18 +183,18 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
                 .attr(
                     "depends_on",
                     Expr::List(vec![
-                        raw(format!("aws_s3_bucket_versioning.{src}")),
-                        raw(format!("aws_s3_bucket_versioning.{replica}")),
+                        Expr::tf_resource("aws_s3_bucket_versioning", src),
+                        Expr::tf_resource("aws_s3_bucket_versioning", replica),
                     ]),
                 ),
         );
-        read_buckets.push(raw(format!("aws_s3_bucket.{src}.arn")));
-        read_objects.push(raw(format!("\"${{aws_s3_bucket.{src}.arn}}/*\"")));
-        write_objects.push(raw(format!("\"${{aws_s3_bucket.{replica}.arn}}/*\"")));
+        read_buckets.push(Expr::tf("aws_s3_bucket", src, "arn"));
+        read_objects.push(Expr::suffixed(Expr::tf("aws_s3_bucket", src, "arn"), "/*"));
+        write_objects.push(Expr::suffixed(Expr::tf("aws_s3_bucket", replica, "arn"), "/*"));
         f.outputs.push(output(
             &io_name(&dr.meta, &format!("{}_replica_bucket", st.meta.ident)),
             &format!("Bucket name of the {} replica of {}", dr.secondary, st.meta.full_address()),
-            raw(format!("aws_s3_bucket.{replica}.bucket")),
+            Expr::tf("aws_s3_bucket", replica, "bucket"),
         ));
     }
     f.blocks.push(
@@ -252,7 +253,7 @@ fn replication(ctx: &Ctx, dr: &Dr, sources: &[usize], f: &mut TfFile) {
     f.blocks.push(
         resource("aws_iam_role_policy", &role, &None)
             .attr("name", Expr::str("s3-replication"))
-            .attr("role", raw(format!("aws_iam_role.{role}.id")))
+            .attr("role", Expr::tf("aws_iam_role", &role, "id"))
             .attr("policy", document(&statements)),
     );
 }
@@ -287,7 +288,7 @@ fn backup(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     }
     rule = rule
         .attr("rule_name", Expr::str(fit(&format!("{}-every-{}", dr.meta.name, duration(b.every_s)), 50)))
-        .attr("target_vault_name", raw(format!("aws_backup_vault.{id}.name")))
+        .attr("target_vault_name", Expr::tf("aws_backup_vault", id, "name"))
         .attr("schedule", Expr::str(schedule))
         .attr("start_window", Expr::Int(60))
         .attr("completion_window", Expr::Int(180))
@@ -295,7 +296,7 @@ fn backup(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     if let Some(copy) = &copy {
         rule = rule.block(
             Block::new("copy_action", &[])
-                .attr("destination_vault_arn", raw(format!("aws_backup_vault.{copy}.arn")))
+                .attr("destination_vault_arn", Expr::tf("aws_backup_vault", copy, "arn"))
                 .block(Block::new("lifecycle", &[]).attr("delete_after", Expr::Int(retain))),
         );
     }
@@ -316,10 +317,10 @@ fn backup(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
         match st.backend {
             Backend::S3 => {
                 s3 = true;
-                arns.push(raw(format!("aws_s3_bucket.{ident}.arn")));
+                arns.push(Expr::tf("aws_s3_bucket", ident, "arn"));
             }
-            Backend::Efs => arns.push(raw(format!("aws_efs_file_system.{ident}.arn"))),
-            Backend::FsxLustre => arns.push(raw(format!("aws_fsx_lustre_file_system.{ident}.arn"))),
+            Backend::Efs => arns.push(Expr::tf("aws_efs_file_system", ident, "arn")),
+            Backend::FsxLustre => arns.push(Expr::tf("aws_fsx_lustre_file_system", ident, "arn")),
             Backend::Nvme => skipped.push(st.meta.full_address()),
         }
     }
@@ -344,8 +345,11 @@ fn backup(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     f.blocks.push(
         resource("aws_iam_role_policy_attachment", &role, &None)
             .attr("for_each", Expr::call("toset", vec![Expr::strs(policies)]))
-            .attr("role", raw(format!("aws_iam_role.{role}.name")))
-            .attr("policy_arn", raw("\"arn:${data.aws_partition.current.partition}:iam::aws:policy/${each.value}\"")),
+            .attr("role", Expr::tf("aws_iam_role", &role, "name"))
+            .attr(
+                "policy_arn",
+                Expr::Template(vec![Expr::str("arn:"), partition(), Expr::str(":iam::aws:policy/"), raw("each.value")]),
+            ),
     );
     let mut sel = resource("aws_backup_selection", id, &None);
     for a in &skipped {
@@ -354,15 +358,15 @@ fn backup(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     if !arns.is_empty() {
         f.blocks.push(
             sel.attr("name", Expr::str(ctx.name(&[&dr.meta.name], 50)))
-                .attr("plan_id", raw(format!("aws_backup_plan.{id}.id")))
-                .attr("iam_role_arn", raw(format!("aws_iam_role.{role}.arn")))
+                .attr("plan_id", Expr::tf("aws_backup_plan", id, "id"))
+                .attr("iam_role_arn", Expr::tf("aws_iam_role", &role, "arn"))
                 .attr("resources", Expr::List(arns)),
         );
     }
     f.outputs.push(output(
         &io_name(&dr.meta, "backup_vault"),
         &format!("AWS Backup vault of {addr}"),
-        raw(format!("aws_backup_vault.{id}.name")),
+        Expr::tf("aws_backup_vault", id, "name"),
     ));
 }
 
@@ -391,7 +395,7 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
                     dr.primary, dr.secondary
                 ),
             ));
-            raw(format!("var.{var}"))
+            Expr::var(&var)
         }
     };
     f.variables.push(variable(
@@ -421,7 +425,7 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     };
     f.blocks.push(
         resource("aws_route53_health_check", id, &None)
-            .attr("fqdn", raw(format!("var.{primary}.dns_name")))
+            .attr("fqdn", Expr::var(format!("{primary}.dns_name")))
             .attr("port", Expr::Int(443))
             .attr("type", Expr::str("HTTPS"))
             .attr("resource_path", Expr::str(health_path))
@@ -443,18 +447,18 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
                 "CKV2_AWS_23",
                 "the alias target is the load balancer the AWS Load Balancer Controller creates for the service, not a resource of this configuration",
             ))
-            .attr("zone_id", raw(format!("var.{zone}")))
+            .attr("zone_id", Expr::var(&zone))
             .attr("name", hostname.clone())
             .attr("type", Expr::str("A"))
             .attr("set_identifier", Expr::str(format!("{lower}-{region}")));
         if role == "PRIMARY" {
-            r = r.attr("health_check_id", raw(format!("aws_route53_health_check.{id}.id")));
+            r = r.attr("health_check_id", Expr::tf("aws_route53_health_check", id, "id"));
         }
         f.blocks.push(
             r.block(Block::new("failover_routing_policy", &[]).attr("type", Expr::str(role))).block(
                 Block::new("alias", &[])
-                    .attr("name", raw(format!("var.{var}.dns_name")))
-                    .attr("zone_id", raw(format!("var.{var}.zone_id")))
+                    .attr("name", Expr::var(format!("{var}.dns_name")))
+                    .attr("zone_id", Expr::var(format!("{var}.zone_id")))
                     .attr("evaluate_target_health", Expr::Bool(true)),
             ),
         );
@@ -462,7 +466,7 @@ fn failover(ctx: &Ctx, dr: &Dr, f: &mut TfFile) {
     f.outputs.push(output(
         &io_name(&dr.meta, "health_check_id"),
         &format!("Route 53 health check of the primary endpoint of {addr}"),
-        raw(format!("aws_route53_health_check.{id}.id")),
+        Expr::tf("aws_route53_health_check", id, "id"),
     ));
 }
 

@@ -28,12 +28,13 @@ use std::collections::BTreeMap;
 pub const ESO_ROLE_VAR: &str = "external_secrets_role_name";
 const CLUSTER: &str = "identity";
 
+/// Terraform name of a workload's `aws_iam_role`.
 fn role_ref(w: &Workload) -> String {
-    format!("aws_iam_role.workload_{}", w.ident)
+    format!("workload_{}", w.ident)
 }
 
-fn bucket_arn(ctx: &Ctx, store: usize) -> Option<String> {
-    ctx.storage(store).map(|st| format!("aws_s3_bucket.{}.arn", st.meta.ident))
+fn bucket_arn(ctx: &Ctx, store: usize) -> Option<Expr> {
+    ctx.storage(store).map(|st| Expr::tf("aws_s3_bucket", &st.meta.ident, "arn"))
 }
 
 /// `arn/prefix` and `arn/prefix/*` (the object itself, or everything under it).
@@ -42,10 +43,10 @@ fn objects(ctx: &Ctx, grants: &[Grant]) -> Vec<Expr> {
     for g in grants {
         let Some(arn) = bucket_arn(ctx, g.store) else { continue };
         if g.prefix.is_empty() {
-            out.push(super::ctx::format("%s/*", vec![raw(arn)]));
+            out.push(super::ctx::format("%s/*", vec![arn]));
         } else {
-            out.push(super::ctx::format("%s/%s", vec![raw(arn.clone()), Expr::str(&g.prefix)]));
-            out.push(super::ctx::format("%s/%s/*", vec![raw(arn), Expr::str(&g.prefix)]));
+            out.push(super::ctx::format("%s/%s", vec![arn.clone(), Expr::str(&g.prefix)]));
+            out.push(super::ctx::format("%s/%s/*", vec![arn, Expr::str(&g.prefix)]));
         }
     }
     out
@@ -70,7 +71,7 @@ fn listings(ctx: &Ctx, grants: &[Grant]) -> Vec<Statement> {
             Some(
                 Statement::allow(&format!("List{}", sid(&st.meta.ident)))
                     .actions(&["s3:ListBucket"])
-                    .resource(raw(bucket_arn(ctx, store)?))
+                    .resource(bucket_arn(ctx, store)?)
                     .condition("StringLike", "s3:prefix", Expr::strs(prefixes)),
             )
         })
@@ -89,7 +90,7 @@ fn sid(ident: &str) -> String {
 }
 
 fn key_statement(ctx: &Ctx, sid: &str, actions: &[&str], service: &str) -> Statement {
-    Statement::allow(sid).actions(actions).resource(raw(format!("aws_kms_key.{HOME_KEY}.arn"))).condition(
+    Statement::allow(sid).actions(actions).resource(Expr::tf("aws_kms_key", HOME_KEY, "arn")).condition(
         "StringEquals",
         "kms:ViaService",
         Expr::str(format!("{service}.{}.amazonaws.com", ctx.s.region)),
@@ -103,7 +104,7 @@ pub fn secret_statements(ctx: &Ctx, params: &[String]) -> Vec<Statement> {
     }
     let mut read = Statement::allow("ReadSecrets").actions(&["secretsmanager:GetSecretValue"]);
     for p in params {
-        read = read.resource(raw(format!("aws_secretsmanager_secret.{}.arn", secrets::ident(p))));
+        read = read.resource(Expr::tf("aws_secretsmanager_secret", &secrets::ident(p), "arn"));
     }
     vec![read, key_statement(ctx, "DecryptSecrets", &["kms:Decrypt"], "secretsmanager")]
 }
@@ -155,10 +156,10 @@ fn pod_identity_trust(ctx: &Ctx, w: &Workload) -> Expr {
 }
 
 fn irsa_trust(ctx: &Ctx, w: &Workload) -> Expr {
-    let issuer = format!("local.{CLUSTER}_oidc_issuer");
+    let issuer = Expr::Local(format!("{CLUSTER}_oidc_issuer"));
     let keys = Expr::List(vec![
-        super::ctx::format("%s:sub", vec![raw(issuer.clone())]),
-        super::ctx::format("%s:aud", vec![raw(issuer)]),
+        super::ctx::format("%s:sub", vec![issuer.clone()]),
+        super::ctx::format("%s:aud", vec![issuer]),
     ]);
     let values =
         Expr::strs([format!("system:serviceaccount:{}:{}", ctx.s.namespace, w.name), "sts.amazonaws.com".into()]);
@@ -167,10 +168,7 @@ fn irsa_trust(ctx: &Ctx, w: &Workload) -> Expr {
         ("Effect".into(), Expr::str("Allow")),
         (
             "Principal".into(),
-            Expr::Object(vec![(
-                "Federated".into(),
-                raw(format!("data.aws_iam_openid_connect_provider.{CLUSTER}.arn")),
-            )]),
+            Expr::Object(vec![("Federated".into(), Expr::data("aws_iam_openid_connect_provider", CLUSTER, "arn"))]),
         ),
         ("Action".into(), Expr::str("sts:AssumeRoleWithWebIdentity")),
         ("Condition".into(), Expr::Object(vec![("StringEquals".into(), Expr::call("zipmap", vec![keys, values]))])),
@@ -239,7 +237,7 @@ pub fn file(ctx: &Ctx, w: &Workload) -> TfFile {
         f.blocks.push(
             resource("aws_iam_role_policy", &format!("workload_{}", w.ident), &None)
                 .attr("name", Expr::str("aistack-access"))
-                .attr("role", raw(format!("{}.id", role_ref(w))))
+                .attr("role", Expr::tf("aws_iam_role", &role_ref(w), "id"))
                 .attr("policy", document(&st)),
         );
     }
@@ -249,14 +247,14 @@ pub fn file(ctx: &Ctx, w: &Workload) -> TfFile {
                 .attr("cluster_name", Expr::str(&s.cluster))
                 .attr("namespace", Expr::str(&s.namespace))
                 .attr("service_account", Expr::str(&w.name))
-                .attr("role_arn", raw(format!("{}.arn", role_ref(w))))
+                .attr("role_arn", Expr::tf("aws_iam_role", &role_ref(w), "arn"))
                 .attr("tags", tags(&w.meta.full_address())),
         );
     }
     f.outputs.push(super::ctx::output(
         &format!("workload_{}_role_arn", w.ident),
         &format!("IAM role of service account {}/{}", s.namespace, w.name),
-        raw(format!("{}.arn", role_ref(w))),
+        Expr::tf("aws_iam_role", &role_ref(w), "arn"),
     ));
     f
 }
@@ -273,12 +271,12 @@ pub fn shared_file(ctx: &Ctx, workloads: &[Workload]) -> Option<TfFile> {
     if s.irsa {
         f.header = "The cluster's OIDC provider, which the workloads' IRSA roles trust.".into();
         f.blocks.push(Block::new("data", &["aws_eks_cluster", CLUSTER]).attr("name", Expr::str(&s.cluster)));
-        let issuer = format!("data.aws_eks_cluster.{CLUSTER}.identity[0].oidc[0].issuer");
-        f.blocks.push(Block::new("data", &["aws_iam_openid_connect_provider", CLUSTER]).attr("url", raw(&issuer)));
-        f.blocks.push(Block::new("locals", &[]).attr(
-            &format!("{CLUSTER}_oidc_issuer"),
-            Expr::call("trimprefix", vec![raw(issuer), Expr::str("https://")]),
-        ));
+        let issuer = Expr::data("aws_eks_cluster", CLUSTER, "identity[0].oidc[0].issuer");
+        f.blocks.push(Block::new("data", &["aws_iam_openid_connect_provider", CLUSTER]).attr("url", issuer.clone()));
+        f.blocks.push(
+            Block::new("locals", &[])
+                .attr(&format!("{CLUSTER}_oidc_issuer"), Expr::call("trimprefix", vec![issuer, Expr::str("https://")])),
+        );
         return Some(f);
     }
     f.header = "What the External Secrets controller may read for this stack: exactly its secrets.".into();
@@ -290,7 +288,7 @@ pub fn shared_file(ctx: &Ctx, workloads: &[Workload]) -> Option<TfFile> {
     f.blocks.push(
         resource("aws_iam_role_policy", "external_secrets", &None)
             .attr("name", Expr::str(super::ctx::fit(&format!("aistack-{}-secrets", ctx.label), 128)))
-            .attr("role", raw(format!("var.{ESO_ROLE_VAR}")))
+            .attr("role", Expr::var(ESO_ROLE_VAR))
             .attr("policy", document(&secret_statements(ctx, &params))),
     );
     f.variables.push(variable(

@@ -8,7 +8,7 @@
 //! log groups), CloudTrail (log files, SNS notifications), CloudFront (reading SSE-KMS
 //! origins through origin access control) and CloudFront standard logging.
 
-use super::ctx::{account, format, output, partition, raw, resource, tags, Ctx, TfFile, CLOUDFRONT_REGION, HOME_KEY};
+use super::ctx::{account, format, output, partition, resource, tags, Ctx, TfFile, CLOUDFRONT_REGION, HOME_KEY};
 use super::policy::{document, Principal, Statement};
 use crate::emit::hcl::Expr;
 use crate::ir::Encryption;
@@ -48,14 +48,14 @@ pub fn file(ctx: &Ctx) -> TfFile {
         f.blocks.push(
             resource("aws_kms_alias", name, provider)
                 .attr("name", Expr::str(format!("alias/aistack/{}", ctx.label)))
-                .attr("target_key_id", raw(format!("aws_kms_key.{name}.key_id"))),
+                .attr("target_key_id", Expr::tf("aws_kms_key", name, "key_id")),
         );
         let (out, what) = if *region == s.region {
             ("kms_key_arn".to_string(), "ARN of the stack's KMS key".to_string())
         } else {
             (format!("kms_key_arn_{name}"), format!("ARN of the stack's KMS key in {region}"))
         };
-        f.outputs.push(output(&out, &what, raw(format!("aws_kms_key.{name}.arn"))));
+        f.outputs.push(output(&out, &what, Expr::tf("aws_kms_key", name, "arn")));
     }
     f
 }
@@ -118,7 +118,7 @@ fn statements(ctx: &Ctx, region: &str, f: &mut TfFile) -> Vec<Statement> {
         let reads_replica = !home
             && ctx.replicated.get(&cdn.origin).and_then(|d| s.drs.get(*d)).is_some_and(|dr| dr.secondary == region);
         if reads_home || reads_replica {
-            distributions.push(raw(format!("aws_cloudfront_distribution.{}.arn", cdn.meta.ident)));
+            distributions.push(Expr::tf("aws_cloudfront_distribution", &cdn.meta.ident, "arn"));
             f.source(cdn.meta.full_address());
         }
     }

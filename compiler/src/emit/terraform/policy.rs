@@ -121,7 +121,7 @@ mod tests {
         let s = Statement::allow("x")
             .service("logging.s3.amazonaws.com")
             .actions(&["s3:PutObject"])
-            .resource(Expr::raw("aws_s3_bucket.a.arn"))
+            .resource(Expr::tf("aws_s3_bucket", "a", "arn"))
             .condition("StringEquals", "aws:SourceAccount", Expr::str("1"))
             .condition("StringEquals", "aws:SourceOrgID", Expr::str("2"));
         let text = file("", &[Block::new("locals", &[]).attr("p", document(&[s]))]);

@@ -31,14 +31,9 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
         vec![addr.clone()],
     );
     let subnets = if p.zones.is_empty() {
-        raw(format!("values(var.{SUBNETS_VAR})"))
+        Expr::call("values", vec![Expr::var(SUBNETS_VAR)])
     } else {
-        Expr::List(
-            p.zones
-                .iter()
-                .map(|z| Expr::call("lookup", vec![raw(format!("var.{SUBNETS_VAR}")), Expr::str(z)]))
-                .collect(),
-        )
+        Expr::List(p.zones.iter().map(|z| Expr::call("lookup", vec![Expr::var(SUBNETS_VAR), Expr::str(z)])).collect())
     };
     let mut labels = vec![("aistack.dev/pool".to_string(), Expr::str(&p.cluster_name))];
     match &p.sharing {
@@ -58,7 +53,7 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
     r = r
         .attr("cluster_name", Expr::str(&s.cluster))
         .attr("node_group_name", Expr::str(ctx.name(&[&p.meta.name], 63)))
-        .attr("node_role_arn", raw(format!("var.{NODE_ROLE_VAR}")))
+        .attr("node_role_arn", Expr::var(NODE_ROLE_VAR))
         .attr("subnet_ids", subnets)
         .attr("ami_type", Expr::str("AL2023_x86_64_NVIDIA"))
         .attr("instance_types", Expr::strs([p.instance.clone()]))
@@ -97,7 +92,7 @@ pub fn file(ctx: &Ctx, p: &Pool) -> TfFile {
     f.outputs.push(output(
         &io_name(&p.meta, "node_group_arn"),
         &format!("EKS node group of {addr}"),
-        raw(format!("aws_eks_node_group.{id}.arn")),
+        Expr::tf("aws_eks_node_group", id, "arn"),
     ));
     f
 }

@@ -7,7 +7,7 @@
 //! neither the generated files nor the Terraform state. The operator puts it in once
 //! (`aws secretsmanager put-secret-value --secret-id NAME --secret-string file://…`).
 
-use super::ctx::{output, raw, skip, tags, Ctx, TfFile, HOME_KEY};
+use super::ctx::{output, skip, tags, Ctx, TfFile, HOME_KEY};
 use crate::emit::access::Workload;
 use crate::emit::hcl::{Block, Expr};
 use crate::emit::k8s::identity::secret_id;
@@ -59,14 +59,14 @@ pub fn file(ctx: &Ctx, workloads: &[Workload]) -> Option<TfFile> {
                         ctx.s.name
                     )),
                 )
-                .attr("kms_key_id", raw(format!("aws_kms_key.{HOME_KEY}.arn")))
+                .attr("kms_key_id", Expr::tf("aws_kms_key", HOME_KEY, "arn"))
                 .attr("recovery_window_in_days", Expr::Int(7))
                 .attr("tags", tags(&ctx.stack_addr)),
         );
         f.outputs.push(output(
             &format!("secret_{}_arn", ident(p)),
             &format!("Secrets Manager secret for secret param `{p}` ({name}); put its value in before deploying"),
-            raw(format!("aws_secretsmanager_secret.{}.arn", ident(p))),
+            Expr::tf("aws_secretsmanager_secret", &ident(p), "arn"),
         ));
     }
     Some(f)

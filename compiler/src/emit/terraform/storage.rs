@@ -92,8 +92,8 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
         }
     };
 
-    let arn = raw(format!("aws_s3_bucket.{id}.arn"));
-    let objects = raw(format!("\"${{aws_s3_bucket.{id}.arn}}/*\""));
+    let arn = Expr::tf("aws_s3_bucket", id, "arn");
+    let objects = Expr::suffixed(Expr::tf("aws_s3_bucket", id, "arn"), "/*");
     let mut statements = Vec::new();
     let distributions = cdn_distributions(ctx, i, &mut f);
     let fronted = !distributions.is_empty();
@@ -164,12 +164,12 @@ fn s3(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     f.outputs.push(output(
         &io_name(&st.meta, "bucket"),
         &format!("Bucket name of {what}"),
-        raw(format!("aws_s3_bucket.{id}.bucket")),
+        Expr::tf("aws_s3_bucket", id, "bucket"),
     ));
     f.outputs.push(output(
         &io_name(&st.meta, "bucket_arn"),
         &format!("Bucket ARN of {addr}"),
-        raw(format!("aws_s3_bucket.{id}.arn")),
+        Expr::tf("aws_s3_bucket", id, "arn"),
     ));
     f
 }
@@ -184,7 +184,7 @@ pub fn cdn_distributions(ctx: &Ctx, i: usize, f: &mut TfFile) -> Vec<Expr> {
         .filter_map(|c| ctx.s.cdns.get(*c))
         .map(|c| {
             f.source(c.meta.full_address());
-            raw(format!("aws_cloudfront_distribution.{}.arn", c.meta.ident))
+            Expr::tf("aws_cloudfront_distribution", &c.meta.ident, "arn")
         })
         .collect()
 }
@@ -259,7 +259,7 @@ fn fsx(ctx: &Ctx, st: &Storage) -> TfFile {
         .attr("file_system_type_version", Expr::str("2.15"))
         .attr("data_compression_type", Expr::str("LZ4"))
         .attr("subnet_ids", Expr::List(vec![raw(format!("values(var.{SUBNETS_VAR})[0]"))]))
-        .attr("security_group_ids", raw(format!("var.{STORAGE_SG_VAR}")));
+        .attr("security_group_ids", Expr::var(STORAGE_SG_VAR));
     if st.encryption == Encryption::Kms {
         b = b.attr("kms_key_id", ctx.key_arn(&s.region));
     }
@@ -273,12 +273,12 @@ fn fsx(ctx: &Ctx, st: &Storage) -> TfFile {
     f.outputs.push(output(
         &io_name(&st.meta, "dns_name"),
         &format!("DNS name of the {addr} file system"),
-        raw(format!("aws_fsx_lustre_file_system.{id}.dns_name")),
+        Expr::tf("aws_fsx_lustre_file_system", id, "dns_name"),
     ));
     f.outputs.push(output(
         &io_name(&st.meta, "mount_name"),
         &format!("Lustre mount name of {addr}"),
-        raw(format!("aws_fsx_lustre_file_system.{id}.mount_name")),
+        Expr::tf("aws_fsx_lustre_file_system", id, "mount_name"),
     ));
     f
 }
@@ -357,15 +357,15 @@ fn efs(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     f.blocks.push(b.attr("tags", tags(&addr)));
     f.blocks.push(
         resource("aws_efs_mount_target", id, &None)
-            .attr("for_each", raw(format!("var.{SUBNETS_VAR}")))
-            .attr("file_system_id", raw(format!("aws_efs_file_system.{id}.id")))
+            .attr("for_each", Expr::var(SUBNETS_VAR))
+            .attr("file_system_id", Expr::tf("aws_efs_file_system", id, "id"))
             .attr("subnet_id", raw("each.value"))
-            .attr("security_groups", raw(format!("var.{STORAGE_SG_VAR}"))),
+            .attr("security_groups", Expr::var(STORAGE_SG_VAR)),
     );
-    let fs = raw(format!("aws_efs_file_system.{id}.arn"));
+    let fs = Expr::tf("aws_efs_file_system", id, "arn");
     f.blocks.push(
         resource("aws_efs_file_system_policy", id, &None)
-            .attr("file_system_id", raw(format!("aws_efs_file_system.{id}.id")))
+            .attr("file_system_id", Expr::tf("aws_efs_file_system", id, "id"))
             .attr(
                 "policy",
                 document(&[
@@ -387,7 +387,7 @@ fn efs(ctx: &Ctx, i: usize, st: &Storage) -> TfFile {
     f.outputs.push(output(
         &io_name(&st.meta, "file_system_id"),
         &format!("EFS file system id of {addr}"),
-        raw(format!("aws_efs_file_system.{id}.id")),
+        Expr::tf("aws_efs_file_system", id, "id"),
     ));
     f
 }
@@ -435,7 +435,7 @@ pub fn logging_file(ctx: &Ctx) -> TfFile {
             statements: vec![Statement::allow("AllowS3ServerAccessLogs")
                 .service("logging.s3.amazonaws.com")
                 .actions(&["s3:PutObject"])
-                .resource(raw(format!("\"${{aws_s3_bucket.{tf}.arn}}/*\"")))
+                .resource(Expr::suffixed(Expr::tf("aws_s3_bucket", &tf, "arn"), "/*"))
                 .condition("StringEquals", "aws:SourceAccount", account())],
             public: false,
             skips,
@@ -449,7 +449,7 @@ pub fn logging_file(ctx: &Ctx) -> TfFile {
                 format!("Bucket that receives S3 server access logs in {region}"),
             )
         };
-        f.outputs.push(output(&name, &what, raw(format!("aws_s3_bucket.{tf}.bucket"))));
+        f.outputs.push(output(&name, &what, Expr::tf("aws_s3_bucket", &tf, "bucket")));
     }
     if let Some(tf) = &ctx.cdn_logs {
         for c in &s.cdns {
@@ -481,7 +481,7 @@ pub fn logging_file(ctx: &Ctx) -> TfFile {
         f.outputs.push(output(
             "cdn_log_bucket",
             "Bucket that receives CloudFront standard logs",
-            raw(format!("aws_s3_bucket.{tf}.bucket")),
+            Expr::tf("aws_s3_bucket", tf, "bucket"),
         ));
     }
     f

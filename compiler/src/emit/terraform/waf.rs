@@ -133,8 +133,8 @@ impl Acl {
             .attr("kms_key_id", self.key.clone())
             .attr("tags", tags(&self.declaration));
         let logging = resource("aws_wafv2_web_acl_logging_configuration", &self.tf, &self.provider)
-            .attr("resource_arn", raw(format!("aws_wafv2_web_acl.{}.arn", self.tf)))
-            .attr("log_destination_configs", Expr::List(vec![raw(format!("aws_cloudwatch_log_group.{group}.arn"))]))
+            .attr("resource_arn", Expr::tf("aws_wafv2_web_acl", &self.tf, "arn"))
+            .attr("log_destination_configs", Expr::List(vec![Expr::tf("aws_cloudwatch_log_group", &group, "arn")]))
             .block(
                 Block::new("redacted_fields", &[])
                     .block(Block::new("single_header", &[]).attr("name", Expr::str("authorization"))),
@@ -180,8 +180,8 @@ pub fn file(ctx: &Ctx, svc: &Service) -> Option<TfFile> {
     f.blocks.push(
         resource("aws_wafv2_web_acl_association", id, &None)
             .attr("count", raw(format!("var.{var} == null ? 0 : 1")))
-            .attr("resource_arn", raw(format!("var.{var}")))
-            .attr("web_acl_arn", raw(format!("aws_wafv2_web_acl.{id}.arn"))),
+            .attr("resource_arn", Expr::var(&var))
+            .attr("web_acl_arn", Expr::tf("aws_wafv2_web_acl", id, "arn")),
     );
     f.variables.push(
         variable(
@@ -191,12 +191,12 @@ pub fn file(ctx: &Ctx, svc: &Service) -> Option<TfFile> {
                 "ARN of the load balancer in front of {addr} (created by the AWS Load Balancer Controller); leave null to attach the web ACL through the ingress annotation instead."
             ),
         )
-        .attr("default", raw("null")),
+        .attr("default", Expr::Null),
     );
     f.outputs.push(output(
         &io_name(&svc.meta, "web_acl_arn"),
         &format!("WAF web ACL of {addr}"),
-        raw(format!("aws_wafv2_web_acl.{id}.arn")),
+        Expr::tf("aws_wafv2_web_acl", id, "arn"),
     ));
     Some(f)
 }
