@@ -14,6 +14,7 @@ pub mod emit;
 pub mod fmt;
 pub mod ide;
 pub mod ir;
+pub mod report;
 pub mod source;
 pub mod syntax;
 pub mod world;
