@@ -19,6 +19,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod check_cmd;
+
 #[derive(Parser)]
 #[command(name = "aistack", version, about = "Typed infrastructure-as-code for AI stacks")]
 struct Cli {
@@ -34,18 +36,28 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Type-check a stack: names, types, units and domain rules.
+    /// Type-check a stack: names, types, units and domain rules (with --policy, every built-in
+    /// policy rule too).
     Check {
         /// The root `.ai-stack` file.
         file: PathBuf,
         #[arg(long, value_enum, default_value = "human")]
-        format: Format,
+        format: check_cmd::CheckFormat,
         /// Set a param: --param NAME=VALUE (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
         /// Colour the report (default: when printing to a terminal).
         #[arg(long)]
         color: Option<bool>,
+        /// Run every built-in policy rule (AIS1xx), not only those the stack's policy enables.
+        #[arg(long)]
+        policy: bool,
+        /// Write the report to FILE (atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Put suppressed findings in the SARIF log, each with its `suppressions` entry.
+        #[arg(long)]
+        include_suppressed: bool,
     },
     /// Check a stack and write Kubernetes manifests, Terraform and serving configs to a folder.
     Build {
@@ -123,7 +135,7 @@ fn run() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { file, format, params, color } => {
+        Command::Check { file, format, params, color, policy, output, include_suppressed } => {
             let params = match parse_params(&params) {
                 Ok(p) => p,
                 Err(e) => {
@@ -132,13 +144,10 @@ fn run() -> ExitCode {
                 }
             };
             let Some(world) = read_root(&file) else { return ExitCode::from(2) };
-            let analysis = check::check(&world, &file, &params);
-            report(&analysis, format, color.unwrap_or_else(|| std::io::stdout().is_terminal()));
-            if analysis.has_errors() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+            let analysis = check::check_with(&world, &file, &params, check::policy::Options { policy });
+            let color = output.is_none() && color.unwrap_or_else(|| std::io::stdout().is_terminal());
+            let opts = check_cmd::ReportOptions { format, color, include_suppressed, root: world.path.parent() };
+            check_cmd::finish(&analysis, &opts, output.as_deref())
         }
         Command::Build { file, out, params, format } => build(&file, &out, &params, format),
         Command::Graph { file, format, params } => match parse_params(&params) {
@@ -434,7 +443,7 @@ fn fmt(file: &Path, check_only: bool) -> ExitCode {
 
 /// Writes through a temporary file in the same folder and renames it over the target, so a
 /// crash never leaves a half-written file.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), PathBuf::from);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.aistack-fmt.{}", std::process::id()));
@@ -454,25 +463,34 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 fn explain(code: Option<&str>) -> ExitCode {
+    let policy_rules = || check::policy::RULES.iter().filter(|r| r.policy);
     match code {
         None => {
             for (c, title, _) in codes::ALL {
                 println!("{c}  {title}");
             }
+            for r in policy_rules() {
+                println!("{}  {}", r.id, r.summary);
+            }
             ExitCode::SUCCESS
         }
-        Some(c) => match codes::lookup(c) {
-            Some((_, _, doc)) => {
-                print!("{doc}");
-                if !doc.ends_with('\n') {
-                    println!();
+        Some(c) => {
+            let doc = codes::lookup(c)
+                .map(|e| e.2)
+                .or_else(|| policy_rules().find(|r| r.id.eq_ignore_ascii_case(c)).map(|r| r.doc));
+            match doc {
+                Some(doc) => {
+                    print!("{doc}");
+                    if !doc.ends_with('\n') {
+                        println!();
+                    }
+                    ExitCode::SUCCESS
                 }
-                ExitCode::SUCCESS
+                None => {
+                    eprintln!("error: no diagnostic code or rule `{c}`; `aistack explain` lists them");
+                    ExitCode::from(2)
+                }
             }
-            None => {
-                eprintln!("error: no diagnostic code `{c}`; `aistack explain` lists them");
-                ExitCode::from(2)
-            }
-        },
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod fmt;
 pub mod graph;
 pub mod ide;
 pub mod ir;
+pub mod report;
 pub mod source;
 pub mod syntax;
 pub mod world;

@@ -9,7 +9,7 @@
 //! `vllm.yaml` uses dashes, Triton's `model.json` the `EngineArgs` field (underscores).
 
 pub use super::engine_args_table::VLLM_ARGS;
-use super::eval::Checker;
+use super::policy::StackView;
 use super::value::{Record, Value};
 use crate::diag::{codes, Diagnostic};
 use crate::source::Span;
@@ -119,14 +119,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-impl Checker<'_> {
+impl StackView<'_> {
     pub fn engine_arg_rules(&mut self) {
         for (sid, svc) in self.active_of("service") {
             let Some(Value::Map(args)) = svc.get("engine_args") else { continue };
             if args.is_empty() {
                 continue;
             }
-            let at = svc.span_of("engine_args").unwrap_or_else(|| self.decls[sid.0 as usize].name_span);
+            let at = svc.span_of("engine_args").unwrap_or_else(|| self.decl_span(sid));
             if let Some(why) = self.no_vllm_args(&svc) {
                 self.error(
                     Diagnostic::error(codes::ENGINE_ARGS_ENGINE, at, format!("`engine_args` has no effect: {why}"))
@@ -151,7 +151,7 @@ impl Checker<'_> {
             "tgi" => Some("Text Generation Inference does not run vLLM".into()),
             "triton" => {
                 let Some(Value::Ref(m)) = svc.get("model") else { return None };
-                let model = self.record(*m, Span::default())?;
+                let model = self.rec(*m)?;
                 match model.get("format") {
                     Some(Value::Enum(e, i, _)) if self.prog.types.enum_(*e).variants[*i].name == "onnx" => {
                         Some("an ONNX model runs on Triton's onnxruntime backend, not vLLM".into())

@@ -5,7 +5,7 @@
 //! Takes: the checker after every declaration was evaluated. Gives: E0430–E0432, E0434 and
 //! W0406, located at the field that causes them, with the figures in the user's terms.
 
-use super::eval::Checker;
+use super::policy::StackView;
 use super::rules::{field, range, ref_of, span, variant};
 use super::value::{Cond, DeclId, Record, Value};
 use crate::diag::{codes, Diagnostic};
@@ -53,7 +53,7 @@ struct Use {
     what: &'static str,
 }
 
-impl Checker<'_> {
+impl StackView<'_> {
     pub fn mistake_rules(&mut self) {
         self.zone_rules();
         let signals = self.engine_signals();

@@ -2,7 +2,9 @@
 //!
 //! Takes: the root path, a [`World`] and `--param` values. Gives: an [`Analysis`] (every
 //! declaration instance with its evaluated record) and all diagnostics: syntax, names,
-//! types and units, `where` constraints, `assert`s and the domain rules.
+//! types and units, `where` constraints, `assert`s, the domain rules and the built-in policy
+//! rules that `--policy` or the stack's `policy` switch on ([`policy`]), less the findings
+//! suppressed in source.
 
 pub mod budget;
 pub mod engine_args;
@@ -11,6 +13,7 @@ pub mod eval;
 pub mod load;
 pub mod mistakes;
 pub mod ops;
+pub mod policy;
 pub mod rules;
 pub mod training;
 pub mod types;
@@ -31,6 +34,8 @@ pub struct Analysis {
     /// Whether each instance is declared (its `if` guards hold).
     pub active: Vec<bool>,
     pub diags: Vec<Diagnostic>,
+    /// Ids of the rules evaluated ([`policy::RULES`]), and the findings suppressed in source.
+    pub rules: policy::Outcome,
 }
 
 impl Analysis {
@@ -56,6 +61,11 @@ pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 }
 
 pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Analysis {
+    check_with(world, root, params, policy::Options::default())
+}
+
+/// [`check`] with the built-in policy rules chosen by `opts` (`--policy`).
+pub fn check_with(world: &dyn World, root: &Path, params: &[(String, String)], opts: policy::Options) -> Analysis {
     let (prog, mut diags) = load::load(world, root, params);
     let (decls, active, mut more) = {
         let mut c = Checker::new(&prog);
@@ -65,11 +75,12 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
         check_module_args(&mut c);
         check_inactive_refs(&mut c, &active);
         check_asserts(&mut c, &active);
-        c.run_rules();
         report_unused(&mut c);
         let decls = std::mem::take(&mut c.decls);
         (decls, active, std::mem::take(&mut c.diags))
     };
+    let (mut found, mut outcome) = policy::run(&prog, &decls, &active, opts);
+    more.append(&mut found);
     for name in prog.cli_params.keys() {
         let root = prog.module(prog.root);
         if !matches!(root.names.get(name), Some((load::Name::Param(_), _))) {
@@ -80,8 +91,10 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
         }
     }
     diags.append(&mut more);
+    let (mut diags, suppressed) = policy::suppress::apply(&prog, diags, &outcome.evaluated);
+    outcome.suppressed = suppressed;
     diag::sort(&mut diags);
-    Analysis { prog, decls, active, diags }
+    Analysis { prog, decls, active, diags, rules: outcome }
 }
 
 fn evaluate_all(c: &mut Checker) {

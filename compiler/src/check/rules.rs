@@ -1,10 +1,13 @@
 //! Domain rules over the evaluated stack (brief §6): model memory fit, tensor parallelism,
-//! rollouts, disaster recovery, worst-case budget, GPU shapes and built-in policy rules.
+//! rollouts, disaster recovery, worst-case budget, GPU shapes, unique bucket names, artifact
+//! stores and storage the outputs cannot use (a cdn origin, the audit store).
 //!
-//! Takes: the checker after every declaration was evaluated. Gives: E04xx errors and W04xx
-//! warnings that name the figures in the user's terms.
+//! Takes: the [`StackView`] (evaluated records, read only) after every declaration was
+//! evaluated. Gives: E04xx errors and W04xx warnings that name the figures in the user's
+//! terms. Each pass is registered in [`super::policy::RULES`]; the built-in policy rules are
+//! in [`super::policy::builtin`].
 
-use super::eval::Checker;
+use super::policy::StackView;
 use super::types::Dim;
 use super::value::{format_duration, format_money, format_size, DeclId, Record, Value};
 use crate::diag::{codes, Diagnostic};
@@ -105,7 +108,7 @@ pub(super) fn range(r: &Record, name: &str) -> Option<(f64, f64)> {
 pub(super) fn span(r: &Record, name: &str, or: Span) -> Span {
     r.span_of(name).unwrap_or(or)
 }
-pub(super) fn variant(c: &Checker, v: Option<&Value>) -> Option<(String, Option<Rc<Record>>)> {
+pub(super) fn variant(c: &StackView, v: Option<&Value>) -> Option<(String, Option<Rc<Record>>)> {
     match v? {
         Value::Enum(e, i, p) => Some((c.prog.types.enum_(*e).variants[*i].name.clone(), p.clone())),
         _ => None,
@@ -128,24 +131,8 @@ pub(super) fn gib(bytes: f64) -> String {
     format!("{:.1} GiB", bytes / 1_073_741_824.0)
 }
 
-impl Checker<'_> {
-    pub(super) fn active_of(&mut self, kind: &str) -> Vec<(DeclId, Rc<Record>)> {
-        let Some(schema) = self.prog.std_schema(kind) else {
-            return Vec::new();
-        };
-        let ids = self.kind_list(schema);
-        ids.into_iter().filter_map(|id| self.record(id, Span::default()).map(|r| (id, r))).collect()
-    }
-
-    pub(super) fn decl_span(&self, id: DeclId) -> Span {
-        self.decls[id.0 as usize].name_span
-    }
-
-    pub(super) fn addr(&self, id: DeclId) -> String {
-        self.decls[id.0 as usize].address()
-    }
-
-    pub fn catalog(&mut self) -> Catalog {
+impl StackView<'_> {
+    pub fn catalog(&self) -> Catalog {
         let mut gpus = HashMap::new();
         for (id, r) in self.active_of("gpu_model") {
             if let (Some(g), Some(Value::Qty(mem, Dim::SIZE))) = (variant_index(field(&r, "gpu")), field(&r, "memory"))
@@ -166,24 +153,8 @@ impl Checker<'_> {
         Catalog { gpus, offers }
     }
 
-    pub fn run_rules(&mut self) {
-        let cat = self.catalog();
-        self.pool_rules(&cat);
-        self.service_rules(&cat);
-        self.dr_rules();
-        self.budget_rules(&cat);
-        self.policy_rules();
-        self.cdn_rules();
-        self.bucket_rules();
-        self.artifact_rules();
-        self.identity_rules();
-        self.engine_arg_rules();
-        self.mistake_rules();
-        self.training_rules(&cat);
-    }
-
     /// IRSA puts each role's ARN in a ServiceAccount annotation, which needs the account ID.
-    fn identity_rules(&mut self) {
+    pub(super) fn identity_rules(&mut self) {
         for (id, st) in self.active_of("stack") {
             let irsa = variant(self, field(&st, "identity")).is_some_and(|v| v.0 == "irsa");
             if irsa && matches!(field(&st, "account"), None | Some(Value::None)) {
@@ -199,11 +170,11 @@ impl Checker<'_> {
 
     /// The emitters stream weights and data from S3 (vLLM's run:ai streamer, job env URIs), and
     /// a multi-node job takes whole nodes.
-    fn artifact_rules(&mut self) {
+    pub(super) fn artifact_rules(&mut self) {
         let s3 = |this: &mut Self, d: DeclId| -> Option<(bool, DeclId)> {
-            let art = this.record(d, Span::default())?;
+            let art = this.rec(d)?;
             let store = ref_of(field(&art, "store"))?;
-            let st = this.record(store, Span::default())?;
+            let st = this.rec(store)?;
             Some((variant(this, field(&st, "backend")).is_some_and(|v| v.0 == "s3"), store))
         };
         let mut uses: Vec<(DeclId, Span, String)> = Vec::new();
@@ -230,11 +201,10 @@ impl Checker<'_> {
                 }
             }
             let (Some(gpus), Some(pool)) = (int(&p, "gpus"), ref_of(field(&p, "pool"))) else { continue };
-            let Some(per_node) = self.record(pool, Span::default()).and_then(|r| int(&r, "gpus_per_node")) else {
+            let Some(per_node) = self.rec(pool).and_then(|r| int(&r, "gpus_per_node")) else {
                 continue;
             };
-            let max_nodes =
-                self.record(pool, Span::default()).and_then(|r| range(&r, "nodes")).map_or(f64::INFINITY, |r| r.1);
+            let max_nodes = self.rec(pool).and_then(|r| range(&r, "nodes")).map_or(f64::INFINITY, |r| r.1);
             let needed = (gpus as f64 / per_node as f64).ceil();
             if needed > max_nodes {
                 let msg =
@@ -251,9 +221,7 @@ impl Checker<'_> {
         }
         for (d, at, what) in uses {
             if let Some((true, store)) = s3(self, d) {
-                let named = self
-                    .record(store, Span::default())
-                    .is_some_and(|st| matches!(field(&st, "bucket"), Some(Value::Str(_))));
+                let named = self.rec(store).is_some_and(|st| matches!(field(&st, "bucket"), Some(Value::Str(_))));
                 if !named {
                     let msg = format!(
                         "`{}` ({what}) lives in `{}`, which has no bucket name",
@@ -278,7 +246,7 @@ impl Checker<'_> {
     }
 
     /// S3 bucket names are global: two storages (or two imports of one module) cannot share one.
-    fn bucket_rules(&mut self) {
+    pub(super) fn bucket_rules(&mut self) {
         let mut seen: HashMap<String, DeclId> = HashMap::new();
         for (id, st) in self.active_of("storage") {
             let Some(Value::Str(bucket)) = field(&st, "bucket") else { continue };
@@ -305,7 +273,7 @@ impl Checker<'_> {
     fn cdn_rules(&mut self) {
         for (id, cdn) in self.active_of("cdn") {
             let Some(origin) = ref_of(field(&cdn, "origin")) else { continue };
-            let Some(st) = self.record(origin, Span::default()) else { continue };
+            let Some(st) = self.rec(origin) else { continue };
             let at = span(&cdn, "origin", self.decl_span(id));
             let backend = variant(self, field(&st, "backend")).map(|v| v.0).unwrap_or_default();
             if backend != "s3" {
@@ -325,7 +293,7 @@ impl Checker<'_> {
         }
     }
 
-    fn pool_rules(&mut self, cat: &Catalog) {
+    pub(super) fn pool_rules(&mut self, cat: &Catalog) {
         for (id, pool) in self.active_of("gpu_pool") {
             let (Some(g), Some(n)) = (variant_index(field(&pool, "gpu")), int(&pool, "gpus_per_node")) else {
                 continue;
@@ -383,14 +351,14 @@ impl Checker<'_> {
         })
     }
 
-    fn service_rules(&mut self, cat: &Catalog) {
+    pub(super) fn service_rules(&mut self, cat: &Catalog) {
         let mut demand: BTreeMap<DeclId, Vec<(DeclId, f64)>> = BTreeMap::new();
         for (sid, svc) in self.active_of("service") {
             let name_span = self.decl_span(sid);
             let (Some(pool_id), Some(model_id)) = (ref_of(field(&svc, "pool")), ref_of(field(&svc, "model"))) else {
                 continue;
             };
-            let (Some(pool), Some(model)) = (self.record(pool_id, name_span), self.record(model_id, name_span)) else {
+            let (Some(pool), Some(model)) = (self.rec(pool_id), self.rec(model_id)) else {
                 continue;
             };
             // Unknown figures (after an error elsewhere) are not guessed at.
@@ -429,7 +397,7 @@ impl Checker<'_> {
             self.autoscale_rules(sid, &svc);
         }
         for (pool_id, users) in demand {
-            let Some(pool) = self.record(pool_id, Span::default()) else {
+            let Some(pool) = self.rec(pool_id) else {
                 continue;
             };
             let (Some((_, nodes)), Some(per_node)) = (range(&pool, "nodes"), int(&pool, "gpus_per_node")) else {
@@ -678,7 +646,7 @@ impl Checker<'_> {
         }
     }
 
-    fn dr_rules(&mut self) {
+    pub(super) fn dr_rules(&mut self) {
         let mut replicated_by: HashMap<DeclId, DeclId> = HashMap::new();
         for (id, dr) in self.active_of("dr") {
             let name_span = self.decl_span(id);
@@ -705,7 +673,7 @@ impl Checker<'_> {
                 _ => Vec::new(),
             };
             for t in &replicated {
-                let backend = self.record(*t, name_span).and_then(|r| variant(self, field(&r, "backend")).map(|v| v.0));
+                let backend = self.rec(*t).and_then(|r| variant(self, field(&r, "backend")).map(|v| v.0));
                 if let Some(b) = backend.filter(|b| b != "s3") {
                     let msg = format!("`{}` is {b} storage; only S3 buckets are replicated", self.addr(*t));
                     self.error(
@@ -762,7 +730,7 @@ impl Checker<'_> {
                 if backup_loss(every) <= rpo {
                     continue;
                 }
-                let tier = self.record(t, name_span).and_then(|r| variant(self, field(&r, "tier")).map(|v| v.0));
+                let tier = self.rec(t).and_then(|r| variant(self, field(&r, "tier")).map(|v| v.0));
                 let tname = self.addr(t);
                 if matches!(tier.as_deref(), Some("cold" | "archive")) {
                     self.error(
@@ -781,10 +749,7 @@ impl Checker<'_> {
                     );
                     continue;
                 }
-                let s3 = self
-                    .record(t, name_span)
-                    .and_then(|r| variant(self, field(&r, "backend")))
-                    .is_some_and(|v| v.0 == "s3");
+                let s3 = self.rec(t).and_then(|r| variant(self, field(&r, "backend"))).is_some_and(|v| v.0 == "s3");
                 self.error(
                     Diagnostic::error(
                         codes::RPO_UNMET,
@@ -803,7 +768,7 @@ impl Checker<'_> {
         }
     }
 
-    fn budget_rules(&mut self, cat: &Catalog) {
+    pub(super) fn budget_rules(&mut self, cat: &Catalog) {
         let budgets = self.active_of("budget");
         if budgets.is_empty() {
             return;
@@ -895,126 +860,24 @@ impl Checker<'_> {
         }
     }
 
-    fn policy_rules(&mut self) {
-        let policies = self.active_of("policy");
-        let Some((pid, policy)) = policies.first().cloned() else {
-            return;
-        };
-        let pname = self.addr(pid);
-        let rules: BTreeMap<String, bool> = match field(&policy, "rules") {
-            Some(Value::Map(m)) => m
-                .iter()
-                .filter_map(|(k, v)| match v {
-                    Value::Bool(b) => Some((k.clone(), *b)),
-                    _ => None,
-                })
-                .collect(),
-            _ => BTreeMap::new(),
-        };
-        const RULES: &[&str] = &["encryption_at_rest", "no_public_buckets", "digests_pinned", "images_pinned"];
-        for k in rules.keys() {
-            if !RULES.contains(&k.as_str()) {
-                let mut d = Diagnostic::error(
-                    codes::UNKNOWN_FIELD,
-                    span(&policy, "rules", self.decl_span(pid)),
-                    format!("unknown policy rule `{k}`"),
-                );
-                d = match super::suggest(k, RULES.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("rules: {}", RULES.join(", "))),
-                };
-                self.error(d);
-            }
-        }
-        let on = |r: &str| rules.get(r).copied().unwrap_or(true);
-        let required = variant(self, field(&policy, "encryption_at_rest")).is_some_and(|v| v.0 == "required");
-        let storages = self.active_of("storage");
-        // CloudTrail delivers only to S3; CloudFront can read only SSE-KMS objects it may decrypt.
-        if let Some(audit) = field(&policy, "audit").and_then(Value::as_record) {
-            if let Some(store) = ref_of(audit.get("store")) {
-                let backend =
-                    self.record(store, Span::default()).and_then(|r| variant(self, field(&r, "backend")).map(|v| v.0));
-                if backend.as_deref().is_some_and(|b| b != "s3") {
-                    let at = span(audit, "store", self.decl_span(pid));
-                    let msg = format!(
-                        "the audit store `{}` is {} storage; CloudTrail writes only to S3",
-                        self.addr(store),
-                        backend.unwrap_or_default()
-                    );
-                    self.error(
-                        Diagnostic::error(codes::POLICY_RULE, at, msg)
-                            .with_help("name an S3 storage as the audit store"),
-                    );
-                }
-            }
-        }
-        let cdn_origins: Vec<DeclId> =
-            self.active_of("cdn").iter().filter_map(|(_, c)| ref_of(field(c, "origin"))).collect();
-        for (sid, st) in &storages {
-            let ns = self.decl_span(*sid);
-            if on("encryption_at_rest")
-                && required
-                && variant(self, field(st, "encryption")).is_some_and(|v| v.0 == "off")
-            {
-                self.error(
-                    Diagnostic::error(
-                        codes::POLICY_RULE,
-                        span(st, "encryption", ns),
-                        format!("storage `{}` is not encrypted at rest", self.addr(*sid)),
-                    )
-                    .with_label(
-                        self.decl_span(pid),
-                        format!("policy `{pname}` requires encryption at rest (rule encryption_at_rest)"),
-                    )
-                    .with_help("set `encryption = kms`"),
-                );
-            }
-            if on("no_public_buckets")
-                && matches!(field(st, "public"), Some(Value::Bool(true)))
-                && !cdn_origins.contains(sid)
-            {
-                self.error(
-                    Diagnostic::error(
-                        codes::POLICY_RULE,
-                        span(st, "public", ns),
-                        format!("storage `{}` is public with no cdn in front", self.addr(*sid)),
-                    )
-                    .with_label(self.decl_span(pid), format!("policy `{pname}` forbids it (rule no_public_buckets)"))
-                    .with_help("keep it private and serve it through a `cdn` with origin access control"),
-                );
-            }
-        }
-        if on("digests_pinned") {
-            for (mid, m) in self.active_of("model") {
-                if matches!(field(&m, "digest"), Some(Value::None)) {
-                    self.error(
-                        Diagnostic::warning(
-                            codes::POLICY_ADVICE,
-                            self.decl_span(mid),
-                            format!("model `{}` is not pinned by digest", self.addr(mid)),
-                        )
-                        .with_help(
-                            "set `digest = \"sha256:…\"` so every replica loads the same bytes (rule digests_pinned)",
-                        ),
-                    );
-                }
-            }
-        }
-        if on("images_pinned") {
-            for (pid2, p) in self.active_of("pipeline") {
-                if let Some(Value::Str(img)) = field(&p, "image") {
-                    if !img.contains("@sha256:") {
-                        self.error(
-                            Diagnostic::warning(
-                                codes::POLICY_ADVICE,
-                                span(&p, "image", self.decl_span(pid2)),
-                                format!("image \"{img}\" is not pinned by digest"),
-                            )
-                            .with_help("reference it as image@sha256:… (rule images_pinned)"),
-                        );
-                    }
-                }
-            }
+    /// Storage the outputs cannot use where it is put: a cdn origin (here) and the policy's
+    /// audit store, which CloudTrail can deliver to only in S3.
+    pub(super) fn output_rules(&mut self) {
+        self.cdn_rules();
+        let Some((pid, policy)) = self.policy.clone() else { return };
+        let Some(audit) = field(&policy, "audit").and_then(Value::as_record) else { return };
+        let Some(store) = ref_of(audit.get("store")) else { return };
+        let backend = self.rec(store).and_then(|r| variant(self, field(&r, "backend")).map(|v| v.0));
+        if backend.as_deref().is_some_and(|b| b != "s3") {
+            let at = span(audit, "store", self.decl_span(pid));
+            let msg = format!(
+                "the audit store `{}` is {} storage; CloudTrail writes only to S3",
+                self.addr(store),
+                backend.unwrap_or_default()
+            );
+            self.error(
+                Diagnostic::error(codes::POLICY_RULE, at, msg).with_help("name an S3 storage as the audit store"),
+            );
         }
     }
 }

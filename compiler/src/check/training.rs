@@ -16,10 +16,9 @@
 //! recomputed. The width is h = sqrt(P / (12·L)) (P ≈ 12·L·h²); without `layers`, the Llama
 //! aspect h = 128·L gives h = (128·P / 12)^(1/3).
 
-use super::eval::Checker;
+use super::policy::StackView;
 use super::rules::{field, float, gib, int, ref_of, span, variant};
 use crate::diag::{codes, Diagnostic};
-use crate::source::Span;
 
 /// Per-GPU bytes of a training job.
 #[derive(Debug, PartialEq)]
@@ -66,7 +65,7 @@ pub fn training_memory(
     TrainingMemory { state, activations: context * h * (2.0 * l + 34.0) }
 }
 
-impl Checker<'_> {
+impl StackView<'_> {
     pub fn training_rules(&mut self, cat: &super::rules::Catalog) {
         for (pid, p) in self.active_of("pipeline") {
             let kind = variant(self, field(&p, "kind")).map(|v| v.0).unwrap_or_default();
@@ -75,9 +74,7 @@ impl Checker<'_> {
             }
             let Some(model_id) = ref_of(field(&p, "base")).or_else(|| ref_of(field(&p, "produces"))) else { continue };
             let (Some(pool_id), Some(gpus)) = (ref_of(field(&p, "pool")), int(&p, "gpus")) else { continue };
-            let (Some(model), Some(pool)) =
-                (self.record(model_id, Span::default()), self.record(pool_id, Span::default()))
-            else {
+            let (Some(model), Some(pool)) = (self.rec(model_id), self.rec(pool_id)) else {
                 continue;
             };
             let (Some(params), Some(context)) = (float(&model, "parameters"), int(&model, "context_length")) else {

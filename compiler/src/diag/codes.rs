@@ -1,6 +1,8 @@
 //! The registry of diagnostic codes: each stable code, its one-line title and its long form
 //! (`codes/<CODE>.md`, printed by `aistack explain`). Codes by stage: E01xx syntax, E02xx names
-//! and modules, E03xx types and units, E04xx domain rules and policy, W04xx warnings.
+//! and modules, E03xx types and units, E04xx domain rules and policy, W04xx warnings. The
+//! built-in policy rules (AIS1xx) are not codes of this list: they are in
+//! `check::policy::RULES`, documented in `docs/rules/`.
 
 macro_rules! declare_codes {
     ($($name:ident = $code:literal, $title:literal;)*) => {
@@ -53,12 +55,12 @@ declare_codes! {
     RPO_UNMET = "E0406", "disaster-recovery target cannot meet its RPO";
     DR_REGIONS = "E0407", "disaster-recovery regions are the same";
     BUDGET_EXCEEDED = "E0408", "worst-case cost exceeds the budget";
-    POLICY_RULE = "E0409", "built-in policy rule violated";
+    POLICY_RULE = "E0409", "storage the outputs cannot use there";
     NO_INSTANCE = "E0410", "no instance type offers this GPU shape";
     SHARING = "E0411", "GPU sharing not supported";
     BATCH_BELOW_MAX = "W0401", "fewer full-context sequences fit than max_batch";
     EXPECTED_COST = "W0402", "expected cost passes the first budget alert";
-    POLICY_ADVICE = "W0403", "built-in policy advice";
+    POLICY_ADVICE = "W0403", "built-in policy advice (retired: now AIS104, AIS105)";
     RPO_NOT_ENFORCED = "W0404", "RPO not enforced for a cold or archive tier";
     UNUSED = "W0405", "declared but never used";
     POOL_TOO_SMALL = "W0406", "pool too small for its services at maximum replicas";
@@ -80,6 +82,9 @@ declare_codes! {
     ENGINE_SIGNAL = "E0432", "signal the service's engine does not export";
     TRAINING_DOES_NOT_FIT = "E0433", "training job does not fit its GPUs";
     TRAINING_DEFAULT_MAY_NOT_FIT = "W0420", "training job does not fit its GPUs with the default method";
+    SUPPRESSION_REASON = "E0440", "suppression without a reason";
+    SUPPRESSION_RULE = "E0441", "suppression names no suppressible rule";
+    UNUSED_SUPPRESSION = "W0440", "suppression matches no finding";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.
