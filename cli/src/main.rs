@@ -91,6 +91,23 @@ enum Command {
     },
     /// Serve the Language Server Protocol on stdin/stdout (for editors).
     Lsp,
+    /// Monthly cost per declaration, expected and worst case, against each budget; exit 1 when
+    /// the worst case exceeds a budget.
+    Cost {
+        /// The root `.ai-stack` file.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: CostFormat,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Show the difference from another version of the stack.
+        #[arg(long, value_name = "BASE_FILE")]
+        compare: Option<PathBuf>,
+        /// Set a param: --param NAME=VALUE (repeatable; applies to both files).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
     /// Print the long explanation of a diagnostic code, e.g. `aistack explain E0403`.
     Explain {
         /// A code such as E0403; without one, list every code.
@@ -159,7 +176,69 @@ fn run() -> ExitCode {
         },
         Command::Fmt { file, check } => fmt(&file, check),
         Command::Explain { code } => explain(code.as_deref()),
+        Command::Cost { file, format, output, compare, params } => {
+            cost(&file, compare.as_deref(), format, output.as_deref(), &params)
+        }
         Command::Lsp => aistack_lsp::run_stdio(),
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CostFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// The cost report of one stack, or `None` (after printing its diagnostics) when it has errors
+/// or cannot be read.
+fn cost_of(file: &Path, params: &[(String, String)]) -> Result<aistack::cost::CostReport, ExitCode> {
+    let world = read_root(file).ok_or(ExitCode::from(2))?;
+    let analysis = check::check(&world, file, params);
+    if analysis.has_errors() {
+        report(&analysis, Format::Human, std::io::stdout().is_terminal());
+        return Err(ExitCode::from(1));
+    }
+    Ok(aistack::cost::of_analysis(&analysis))
+}
+
+fn cost(file: &Path, base: Option<&Path>, format: CostFormat, output: Option<&Path>, params: &[String]) -> ExitCode {
+    use aistack::cost::report;
+    let params = match parse_params(params) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let head = match cost_of(file, &params) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let base = match base.map(|b| cost_of(b, &params)).transpose() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let format = match format {
+        CostFormat::Table => report::Format::Table,
+        CostFormat::Json => report::Format::Json,
+        CostFormat::Markdown => report::Format::Markdown,
+    };
+    let title = file.file_name().map_or_else(|| shown(file), |n| render::clean(&n.to_string_lossy()).into_owned());
+    let text = report::render(&head, base.as_ref(), format, &title);
+    match output {
+        Some(out) => {
+            if let Err(e) = write_atomically(out, &text) {
+                eprintln!("error: cannot write {}: {e}", shown(out));
+                return ExitCode::from(2);
+            }
+        }
+        None => print!("{text}"),
+    }
+    if report::over_budget(&head) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

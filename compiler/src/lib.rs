@@ -8,6 +8,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod check;
+pub mod cost;
 pub mod diag;
 #[cfg(feature = "emit")]
 pub mod emit;

@@ -768,45 +768,16 @@ impl StackView<'_> {
         }
     }
 
-    pub(super) fn budget_rules(&mut self, cat: &Catalog) {
+    /// Worst case and expected cost against each budget, from the one cost model
+    /// ([`crate::cost`]) that `aistack cost` and the editor's hints read too.
+    pub(super) fn budget_rules(&mut self, _cat: &Catalog) {
         let budgets = self.active_of("budget");
         if budgets.is_empty() {
             return;
         }
-        struct Line {
-            id: DeclId,
-            text: String,
-            worst: f64,
-            expected: f64,
-        }
-        let mut lines = Vec::new();
-        for (id, pool) in self.active_of("gpu_pool") {
-            let (Some(g), Some(n), Some((lo, hi))) =
-                (variant_index(field(&pool, "gpu")), int(&pool, "gpus_per_node"), range(&pool, "nodes"))
-            else {
-                continue;
-            };
-            let Some(offer) = cat.offer(g, n) else {
-                continue;
-            };
-            let hourly = (offer.price * MS_PER_HOUR / 100.0 * 1e6).round() / 1e6;
-            let monthly = |nodes: f64| nodes * offer.price * MS_PER_HOUR * HOURS_PER_MONTH / 100.0;
-            let cap = variant(self, field(&pool, "capacity")).map_or("on_demand".into(), |v| v.0);
-            let capacity_note = if cap == "spot" { "spot, priced on demand for the worst case" } else { "on demand" };
-            lines.push(Line {
-                id,
-                text: format!(
-                    "{hi} × {} ({capacity_note}) at ${}/h = {}/month",
-                    offer.instance,
-                    super::value::trim_float(hourly),
-                    format_money(monthly(hi))
-                ),
-                worst: monthly(hi),
-                expected: monthly(lo),
-            });
-        }
-        let worst: f64 = lines.iter().map(|l| l.worst).sum();
-        let expected: f64 = lines.iter().map(|l| l.expected).sum();
+        let active: Vec<bool> = (0..self.decls.len()).map(|i| self.decl_active(DeclId(i as u32))).collect();
+        let report = crate::cost::compute(&crate::cost::View::new(self.prog, &self.decls, &active));
+        let (worst, expected) = (report.worst, report.expected);
         for (bid, b) in budgets {
             let Some(Value::Qty(limit, Dim::MONEY_RATE)) = field(&b, "limit") else {
                 continue;
@@ -824,15 +795,37 @@ impl StackView<'_> {
                         format_money(limit_month)
                     ),
                 );
-                let mut sorted: Vec<&Line> = lines.iter().collect();
-                sorted.sort_by(|a, b| b.worst.total_cmp(&a.worst));
+                let mut sorted: Vec<&crate::cost::Line> =
+                    report.lines.iter().filter(|l| l.worst.monthly > 0.0).collect();
+                sorted.sort_by(|a, b| b.worst.monthly.total_cmp(&a.worst.monthly));
                 for l in &sorted {
-                    d = d.with_label(self.decl_span(l.id), format!("pool `{}`: {}", self.addr(l.id), l.text));
+                    let text = match &l.pool {
+                        Some(p) => format!(
+                            "{} × {} ({}) at ${}/h = {}/month",
+                            super::value::trim_float(p.nodes_max),
+                            p.instance,
+                            if p.capacity == "spot" {
+                                "spot, priced on demand for the worst case"
+                            } else {
+                                "on demand"
+                            },
+                            super::value::trim_float(p.hourly),
+                            format_money(l.worst.monthly)
+                        ),
+                        None => format!("{}: {} = {}/month", l.what, l.worst.basis, format_money(l.worst.monthly)),
+                    };
+                    let kind = if l.kind == "gpu_pool" { "pool" } else { l.kind.as_str() };
+                    d = d.with_label(l.span, format!("{kind} `{}`: {text}", l.address));
                 }
                 if let Some(top) = sorted.first() {
+                    let date = top.prices.first().map_or("", |p| p.date.as_str());
+                    let what = if top.pool.is_some() {
+                        format!("lower nodes.max of `{}`", top.address)
+                    } else {
+                        format!("reduce `{}`", top.address)
+                    };
                     d = d.with_help(format!(
-                        "lower nodes.max of `{}` or raise the limit; prices are on-demand us-east-1 list prices of 2026-07-06 (730 h per month)",
-                        self.addr(top.id)
+                        "{what} or raise the limit; prices are on-demand us-east-1 list prices of {date} (730 h per month; `aistack cost` itemizes them)"
                     ));
                 }
                 self.error(d);
@@ -848,7 +841,7 @@ impl StackView<'_> {
                         codes::EXPECTED_COST,
                         span(&b, "alerts", limit_span),
                         format!(
-                            "expected cost {}/month (every pool at its minimum) already passes the first alert at {} of {}/month",
+                            "expected cost {}/month (every pool at its minimum, or what the services' minimum replicas need) already passes the first alert at {} of {}/month",
                             format_money(expected),
                             pctf(first_alert),
                             format_money(limit_month)

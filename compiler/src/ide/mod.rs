@@ -66,23 +66,25 @@ fn facts(a: &crate::check::Analysis) -> (BySpan, BySpan) {
             out.entry((s.file, s.start)).and_modify(|t| t.push_str(&format!("\n\n{line}"))).or_insert(line);
         }
     };
+    // Pool facts and hints come from the cost model that the budget rule and `aistack cost` use.
+    let report = crate::cost::of_analysis(a);
     let mut pool_cost: HashMap<(FileId, u32), (String, f64)> = HashMap::new();
-    for p in &stack.pools {
-        let monthly = p.price_per_hour * 730.0;
-        if let Some(s) = spans.get(&format!("gpu_pool.{}", p.meta.address)) {
-            let e = pool_cost.entry((s.file, s.start)).or_insert_with(|| (p.instance.clone(), 0.0));
-            e.1 += monthly * f64::from(p.nodes.1);
-        }
+    for l in &report.lines {
+        let Some(p) = &l.pool else { continue };
+        let e = pool_cost.entry((l.span.file, l.span.start)).or_insert_with(|| (p.instance.clone(), 0.0));
+        e.1 += l.worst.monthly;
         put(
-            format!("gpu_pool.{}", p.meta.address),
+            format!("gpu_pool.{}", l.address),
             format!(
-                "{} × {} GPU per node on `{}` at ${:.2}/h; worst case {} nodes on demand: ${} per month",
+                "{} × {} GPU per node on `{}` at ${:.2}/h; worst case {} nodes on demand: ${} per month; expected {} nodes: ${} per month",
                 p.gpus_per_node,
                 p.gpu,
                 p.instance,
-                p.price_per_hour,
-                p.nodes.1,
-                money(monthly * f64::from(p.nodes.1))
+                p.hourly,
+                p.nodes_max,
+                money(l.worst.monthly),
+                p.nodes_expected,
+                money(l.expected.monthly)
             ),
         );
     }
