@@ -31,6 +31,8 @@ pub struct Analysis {
     /// Whether each instance is declared (its `if` guards hold).
     pub active: Vec<bool>,
     pub diags: Vec<Diagnostic>,
+    /// The type at each evaluated span of the user's files (for the editor).
+    pub types: Vec<eval::TypeAt>,
 }
 
 impl Analysis {
@@ -57,7 +59,7 @@ pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 
 pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Analysis {
     let (prog, mut diags) = load::load(world, root, params);
-    let (decls, active, mut more) = {
+    let (decls, active, mut more, types) = {
         let mut c = Checker::new(&prog);
         evaluate_all(&mut c);
         c.check_unevaluated();
@@ -68,7 +70,7 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
         c.run_rules();
         report_unused(&mut c);
         let decls = std::mem::take(&mut c.decls);
-        (decls, active, std::mem::take(&mut c.diags))
+        (decls, active, std::mem::take(&mut c.diags), std::mem::take(&mut c.types))
     };
     for name in prog.cli_params.keys() {
         let root = prog.module(prog.root);
@@ -81,7 +83,7 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
     }
     diags.append(&mut more);
     diag::sort(&mut diags);
-    Analysis { prog, decls, active, diags }
+    Analysis { prog, decls, active, diags, types }
 }
 
 fn evaluate_all(c: &mut Checker) {
