@@ -17,6 +17,10 @@ pub trait World {
     fn read(&self, path: &Path) -> Result<String, String>;
     /// The path with symlinks resolved, when the file exists.
     fn canonical(&self, path: &Path) -> Option<PathBuf>;
+    /// Parses to reuse across loads (an editor session keeps one); none by default.
+    fn parse_cache(&self) -> Option<&crate::check::load::ParseCache> {
+        None
+    }
 }
 
 pub struct DiskWorld;

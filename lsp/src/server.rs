@@ -17,8 +17,11 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
-/// How long diagnostics wait after the last keystroke.
-const DEBOUNCE: Duration = Duration::from_millis(50);
+/// How long diagnostics wait after the last keystroke: long enough to merge a burst of
+/// changes (a paste, multi-cursor edits, key repeat), short beside a typist's 100 ms or more
+/// between keys. At most one check runs at a time ([`Session::analysis`]), so checks slower
+/// than the typing never pile up: the next one reads the newest text.
+const DEBOUNCE: Duration = Duration::from_millis(25);
 
 pub struct Backend {
     client: Client,
@@ -84,6 +87,19 @@ impl Backend {
         Some((ws, file, offset))
     }
 
+    /// An analysis for a request at a cursor, possibly made before the last edit
+    /// ([`Session::view`]), off the async runtime.
+    async fn view(&self, pos: &TextDocumentPositionParams, completion: bool) -> Option<session::View> {
+        let path = path_of(&pos.text_document.uri)?;
+        let session = self.session.clone();
+        let at = pos.position;
+        tokio::task::spawn_blocking(move || session.view(&path, at, completion)).await.ok()?
+    }
+
+    fn view_location(&self, v: &session::View, span: aistack::source::Span) -> Option<Location> {
+        Some(Location { uri: self.session.uri(&v.ws, span.file)?, range: v.range(span)? })
+    }
+
     fn location(&self, ws: &Workspace, span: aistack::source::Span) -> Option<Location> {
         let f = ws.prog.sources.get(span.file)?;
         Some(Location { uri: self.session.uri(ws, span.file)?, range: session::range(f, span.start, span.end) })
@@ -138,19 +154,34 @@ impl Backend {
             per_file.entry(u).or_default().push(diag);
         }
         for (u, diags) in per_file {
-            self.client.publish_diagnostics(u, diags, None).await;
+            let version = path_of(&u).and_then(|p| self.session.version(&p));
+            self.client.publish_diagnostics(u, diags, version).await;
         }
+        // The index serves hover, definition and references: build it now, off the request path.
+        tokio::task::spawn_blocking(move || {
+            ws.index();
+        });
     }
 
-    /// Publishes after `DEBOUNCE` unless another edit came in the meantime.
+    /// Publishes after `DEBOUNCE` unless another edit came in the meantime. The names-only
+    /// analysis of the new text starts at once, off the request path: its parses are reused by
+    /// the check and by requests that cannot use an older analysis.
     fn publish_later(&self, uri: Uri) {
-        let generation = self.session.generation.lock().map_or(0, |g| *g);
+        let generation = self.session.generation();
+        if let Some(path) = path_of(&uri) {
+            let session = self.session.clone();
+            tokio::task::spawn_blocking(move || {
+                if session.generation() == generation {
+                    session.names(&path);
+                }
+            });
+        }
         let session = self.session.clone();
         let client = self.client.clone();
         let me = Backend { client, session };
         tokio::spawn(async move {
             tokio::time::sleep(DEBOUNCE).await;
-            if me.session.generation.lock().map_or(0, |g| *g) == generation {
+            if me.session.generation() == generation {
                 me.publish(uri).await;
             }
         });
@@ -199,7 +230,7 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, p: DidOpenTextDocumentParams) {
         if let Some(path) = path_of(&p.text_document.uri) {
-            self.session.set_doc(path, p.text_document.text);
+            self.session.set_doc(path, p.text_document.text, p.text_document.version);
         }
         self.publish(p.text_document.uri).await;
     }
@@ -207,7 +238,7 @@ impl LanguageServer for Backend {
     async fn did_change(&self, p: DidChangeTextDocumentParams) {
         let Some(path) = path_of(&p.text_document.uri) else { return };
         if let Some(change) = p.content_changes.into_iter().last() {
-            self.session.set_doc(path, change.text);
+            self.session.set_doc(path, change.text, p.text_document.version);
         }
         self.publish_later(p.text_document.uri);
     }
@@ -219,19 +250,18 @@ impl LanguageServer for Backend {
     }
 
     async fn hover(&self, p: HoverParams) -> Result<Option<Hover>> {
-        let Some((ws, file, offset)) = self.at(&p.text_document_position_params).await else { return Ok(None) };
-        let Some(h) = guarded(|| ide::hover(&ws, file, offset))? else { return Ok(None) };
-        let f = ws.prog.sources.get(h.span.file).ok_or_else(Error::internal_error)?;
+        let Some(v) = self.view(&p.text_document_position_params, false).await else { return Ok(None) };
+        let Some(h) = guarded(|| ide::hover(&v.ws, v.file, v.offset))? else { return Ok(None) };
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: h.markdown }),
-            range: (h.span.file == file).then(|| session::range(f, h.span.start, h.span.end)),
+            range: if h.span.file == v.file { v.range(h.span) } else { None },
         }))
     }
 
     async fn goto_definition(&self, p: GotoDefinitionParams) -> Result<Option<GotoDefinitionResponse>> {
-        let Some((ws, file, offset)) = self.at(&p.text_document_position_params).await else { return Ok(None) };
-        Ok(guarded(|| ide::definition(&ws, file, offset))?
-            .and_then(|s| self.location(&ws, s))
+        let Some(v) = self.view(&p.text_document_position_params, false).await else { return Ok(None) };
+        Ok(guarded(|| ide::definition(&v.ws, v.file, v.offset))?
+            .and_then(|s| self.view_location(&v, s))
             .map(GotoDefinitionResponse::Scalar))
     }
 
@@ -243,13 +273,13 @@ impl LanguageServer for Backend {
 
     async fn prepare_rename(&self, p: TextDocumentPositionParams) -> Result<Option<PrepareRenameResponse>> {
         let Some((ws, file, offset)) = self.at(&p).await else { return Ok(None) };
-        let Some(d) = ws.index.at(file, offset) else { return Ok(None) };
-        let def = &ws.index.defs[d];
+        let Some(d) = ws.index().at(file, offset) else { return Ok(None) };
+        let def = &ws.index().defs[d];
         if def.std {
             return Err(Error::invalid_params(format!("`{}` is defined in the standard library", def.name)));
         }
         let span = ws
-            .index
+            .index()
             .uses
             .iter()
             .find(|u| u.def == d && u.span.file == file && u.span.start <= offset && offset <= u.span.end)
@@ -316,8 +346,9 @@ impl LanguageServer for Backend {
     }
 
     async fn completion(&self, p: CompletionParams) -> Result<Option<CompletionResponse>> {
-        let Some((ws, file, offset)) = self.at(&p.text_document_position).await else { return Ok(None) };
-        let items = guarded(|| ide::completion(&ws, file, offset))?
+        let Some(v) = self.view(&p.text_document_position, true).await else { return Ok(None) };
+        let now = session::offset(&v.current.text, p.text_document_position.position);
+        let items = guarded(|| ide::completion_in(&v.ws, v.file, &v.current.text, now, v.offset))?
             .into_iter()
             .map(|c| CompletionItem {
                 label: c.label,
@@ -437,7 +468,7 @@ fn semantic_tokens(
             Token::Int(_) | Token::Float(_) | Token::Quantity(..) => Some(1),
             Token::StrText(_) | Token::StrStart | Token::StrEnd => Some(2),
             Token::Op(_) => Some(4),
-            Token::Ident(_) => ws.index.at(file, span.start).map(|d| match ws.index.defs[d].kind {
+            Token::Ident(_) => ws.index().at(file, span.start).map(|d| match ws.index().defs[d].kind {
                 DefKind::Schema | DefKind::Enum => 5,
                 DefKind::Field => 7,
                 DefKind::Variant => 8,

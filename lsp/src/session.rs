@@ -5,45 +5,70 @@
 //! the CLI's stack size, file ids ↔ URIs (standard-library files are written once to a cache
 //! folder so "go to definition" can open them), and byte offsets ↔ LSP positions.
 
+use aistack::check::load::ParseCache;
 use aistack::ide::{self, Workspace};
-use aistack::source::{FileId, SourceFile};
+use aistack::source::{FileId, SourceFile, Span};
 use aistack::world::{DiskWorld, World, STDLIB};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
-/// Open buffers over the disk.
+/// Open buffers over the disk, and the parses kept across analyses.
 #[derive(Clone, Default)]
 pub struct Overlay {
-    pub docs: HashMap<PathBuf, String>,
+    pub docs: HashMap<PathBuf, Arc<str>>,
+    pub cache: Arc<ParseCache>,
 }
 
 impl World for Overlay {
     fn read(&self, path: &Path) -> Result<String, String> {
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         match self.docs.get(&key).or_else(|| self.docs.get(path)) {
-            Some(t) => Ok(t.clone()),
+            Some(t) => Ok(t.to_string()),
             None => DiskWorld.read(path),
         }
     }
     fn canonical(&self, path: &Path) -> Option<PathBuf> {
         DiskWorld.canonical(path).or_else(|| self.docs.contains_key(path).then(|| path.to_path_buf()))
     }
+    fn parse_cache(&self) -> Option<&ParseCache> {
+        Some(&self.cache)
+    }
 }
 
-/// An analysis with the generation it was made at and whether it was checked (else it holds
-/// names only).
-type Cached = (u64, bool, Arc<Workspace>);
+/// An analysis with what it was made from.
+#[derive(Clone)]
+pub struct Snap {
+    /// The edit generation it was made at.
+    pub generation: u64,
+    /// The open buffers it read.
+    pub docs: HashMap<PathBuf, Arc<str>>,
+    pub ws: Arc<Workspace>,
+}
+
+/// The last checked and the last names-only analysis of one stack.
+#[derive(Clone, Default)]
+struct Analyses {
+    checked: Option<Snap>,
+    names: Option<Snap>,
+}
 
 pub struct Session {
     pub overlay: Mutex<Overlay>,
-    /// Last analysis per stack root: the generation it was made at, whether it was checked
-    /// (else names only), the analysis.
-    pub analyses: Mutex<HashMap<PathBuf, Cached>>,
+    analyses: Mutex<HashMap<PathBuf, Analyses>>,
     /// Bumped on every edit; an analysis made at an older generation is stale.
     pub generation: Mutex<u64>,
+    /// The editor's version of each open document (sent back with its diagnostics).
+    pub versions: Mutex<HashMap<PathBuf, i32>>,
+    /// Held while a names-only analysis is made, so concurrent requests make it once.
+    names_busy: Mutex<()>,
+    /// Held while a check runs: one at a time, and a waiting one may find its result made.
+    check_busy: Mutex<()>,
     pub stdlib_dir: Option<PathBuf>,
+    /// `AISTACK_LSP_TIMING` set: how long each analysis took is written to stderr.
+    timing: bool,
 }
 
 /// Stack for analysis threads, as the CLI's (the checker recurses along the input's nesting).
@@ -55,19 +80,95 @@ impl Default for Session {
     }
 }
 
+/// Where an older text of a file differs from its current one: one region, `start..old_end`
+/// in the old text, `start..new_end` in the new (identity when the texts are equal).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Shift {
+    pub start: u32,
+    pub old_end: u32,
+    pub new_end: u32,
+}
+
+impl Shift {
+    /// The single region where `old` and `new` differ.
+    pub fn between(old: &str, new: &str) -> Shift {
+        let (o, n) = (old.as_bytes(), new.as_bytes());
+        let mut pre = o.iter().zip(n).take_while(|(a, b)| a == b).count();
+        while !new.is_char_boundary(pre) || !old.is_char_boundary(pre) {
+            pre -= 1;
+        }
+        let max_suf = o.len().min(n.len()) - pre;
+        let mut suf = o.iter().rev().zip(n.iter().rev()).take(max_suf).take_while(|(a, b)| a == b).count();
+        while !new.is_char_boundary(n.len() - suf) || !old.is_char_boundary(o.len() - suf) {
+            suf -= 1;
+        }
+        Shift { start: pre as u32, old_end: (o.len() - suf) as u32, new_end: (n.len() - suf) as u32 }
+    }
+    /// An offset of the new text in the old one; `None` inside the changed region.
+    pub fn to_old(&self, new: u32) -> Option<u32> {
+        if new <= self.start {
+            Some(new)
+        } else if new >= self.new_end {
+            Some(new - self.new_end + self.old_end)
+        } else {
+            None
+        }
+    }
+    /// An offset of the old text in the new one (clamped to the region's start inside it).
+    pub fn to_new(&self, old: u32) -> u32 {
+        if old <= self.start {
+            old
+        } else if old >= self.old_end {
+            old - self.old_end + self.new_end
+        } else {
+            self.start
+        }
+    }
+}
+
+/// An analysis answering a request at a cursor: possibly made from an older text of the
+/// cursor's file, whose offsets [`View::shift`] maps.
+pub struct View {
+    pub ws: Arc<Workspace>,
+    pub file: FileId,
+    /// The cursor in the analysis's text.
+    pub offset: u32,
+    pub shift: Shift,
+    /// The file's current text.
+    pub current: SourceFile,
+}
+
+impl View {
+    /// A span of the analysis as a range of the current text (other files: as analysed).
+    pub fn range(&self, span: Span) -> Option<Range> {
+        if span.file == self.file {
+            return Some(range(&self.current, self.shift.to_new(span.start), self.shift.to_new(span.end)));
+        }
+        let f = self.ws.prog.sources.get(span.file)?;
+        Some(range(f, span.start, span.end))
+    }
+}
+
 impl Session {
     pub fn new() -> Session {
         Session {
             overlay: Mutex::new(Overlay::default()),
             analyses: Mutex::new(HashMap::new()),
             generation: Mutex::new(0),
+            versions: Mutex::new(HashMap::new()),
+            names_busy: Mutex::new(()),
+            check_busy: Mutex::new(()),
             stdlib_dir: write_stdlib(),
+            timing: std::env::var_os("AISTACK_LSP_TIMING").is_some(),
         }
     }
 
-    pub fn set_doc(&self, path: PathBuf, text: String) {
+    pub fn set_doc(&self, path: PathBuf, text: String, version: i32) {
+        if let Ok(mut v) = self.versions.lock() {
+            v.insert(path.clone(), version);
+        }
         if let Ok(mut o) = self.overlay.lock() {
-            o.docs.insert(path, text);
+            o.docs.insert(path, Arc::from(text));
         }
         if let Ok(mut g) = self.generation.lock() {
             *g += 1;
@@ -77,21 +178,28 @@ impl Session {
         if let Ok(mut o) = self.overlay.lock() {
             o.docs.remove(path);
         }
+        if let Ok(mut v) = self.versions.lock() {
+            v.remove(path);
+        }
         if let Ok(mut g) = self.generation.lock() {
             *g += 1;
         }
     }
     pub fn doc(&self, path: &Path) -> Option<String> {
-        self.overlay.lock().ok()?.docs.get(path).cloned()
+        self.overlay.lock().ok()?.docs.get(path).map(|t| t.to_string())
     }
-    fn generation(&self) -> u64 {
+    pub fn version(&self, path: &Path) -> Option<i32> {
+        self.versions.lock().ok()?.get(path).copied()
+    }
+    pub fn generation(&self) -> u64 {
         self.generation.lock().map_or(0, |g| *g)
     }
 
     /// The root file of the stack `path` belongs to: the file itself when it declares a
     /// `stack`, else the nearest `main.ai-stack` in its folder or above that is not itself.
     pub fn root_of(&self, path: &Path) -> PathBuf {
-        let text = self.doc(path).or_else(|| std::fs::read_to_string(path).ok()).unwrap_or_default();
+        let open = self.overlay.lock().ok().and_then(|o| o.docs.get(path).cloned());
+        let text = open.map_or_else(|| std::fs::read_to_string(path).unwrap_or_default(), |t| t.to_string());
         let declares_stack = text.lines().any(|l| l.trim_start().starts_with("stack "));
         if declares_stack {
             return path.to_path_buf();
@@ -109,25 +217,39 @@ impl Session {
 
     /// The checked analysis of the stack `path` belongs to, made now if the last one is stale.
     pub fn analysis(&self, path: &Path) -> Option<Arc<Workspace>> {
-        self.analysis_of(path, true)
+        self.analysis_of(&self.root_of(path), true)
     }
 
     /// An analysis for a request while the user types: the checked one when it is current,
-    /// else a names-only one (load and index, no evaluation), which is several times faster.
+    /// else a names-only one (load, no evaluation), made now if there is none current.
     pub fn names(&self, path: &Path) -> Option<Arc<Workspace>> {
-        self.analysis_of(path, false)
+        self.analysis_of(&self.root_of(path), false)
     }
 
-    fn analysis_of(&self, path: &Path, full: bool) -> Option<Arc<Workspace>> {
-        let root = self.root_of(path);
+    fn current(&self, root: &Path, full: bool) -> Option<Arc<Workspace>> {
         let generation = self.generation();
-        if let Some((g, checked, ws)) = self.analyses.lock().ok()?.get(&root) {
-            if *g == generation && (*checked || !full) {
-                return Some(ws.clone());
-            }
+        let cache = self.analyses.lock().ok()?;
+        let a = cache.get(root)?;
+        let fresh = |s: &Option<Snap>| s.as_ref().filter(|s| s.generation == generation).map(|s| s.ws.clone());
+        fresh(&a.checked).or_else(|| if full { None } else { fresh(&a.names) })
+    }
+
+    fn analysis_of(&self, root: &Path, full: bool) -> Option<Arc<Workspace>> {
+        if let Some(ws) = self.current(root, full) {
+            return Some(ws);
         }
-        let overlay = self.overlay.lock().ok()?.clone();
-        let r = root.clone();
+        // Concurrent requests for the same analysis make it once.
+        let _busy = if full { self.check_busy.lock().ok()? } else { self.names_busy.lock().ok()? };
+        if let Some(ws) = self.current(root, full) {
+            return Some(ws);
+        }
+        let (generation, overlay) = {
+            let o = self.overlay.lock().ok()?;
+            (self.generation(), o.clone())
+        };
+        let docs = overlay.docs.clone();
+        let r = root.to_path_buf();
+        let started = Instant::now();
         let ws = std::thread::Builder::new()
             .name("aistack-analysis".into())
             .stack_size(STACK_BYTES)
@@ -135,13 +257,50 @@ impl Session {
             .ok()?
             .join()
             .ok()?;
+        if self.timing {
+            let what = if full { "check" } else { "names" };
+            eprintln!("aistack-lsp: {what} analysis of {} in {:.1?}", root.display(), started.elapsed());
+        }
         let ws = Arc::new(ws);
+        let snap = Snap { generation, docs, ws: ws.clone() };
         let mut cache = self.analyses.lock().ok()?;
-        let keep_checked = cache.get(&root).is_some_and(|(g, checked, _)| *g == generation && *checked);
-        if !keep_checked {
-            cache.insert(root, (generation, full, ws.clone()));
+        let entry = cache.entry(root.to_path_buf()).or_default();
+        let slot = if full { &mut entry.checked } else { &mut entry.names };
+        if slot.as_ref().is_none_or(|s| s.generation <= generation) {
+            *slot = Some(snap);
         }
         Some(ws)
+    }
+
+    /// An analysis to answer a request at `pos` of `path` without analysing again: a current
+    /// one, or an older one when the only change since is one edit of this file that cannot
+    /// change declarations and does not touch the cursor's line ([`reusable`]; for
+    /// `completion`, which reads what is typed from the current text, the cursor may sit at the
+    /// end of the edit). Else a names-only analysis of the current text.
+    pub fn view(&self, path: &Path, pos: Position, completion: bool) -> Option<View> {
+        let root = self.root_of(path);
+        let docs = self.overlay.lock().ok()?.docs.clone();
+        let current_text =
+            docs.get(path).map_or_else(|| std::fs::read_to_string(path).ok(), |t| Some(t.to_string()))?;
+        let offset = offset(&current_text, pos);
+        let current = SourceFile::new("current", current_text);
+        let generation = self.generation();
+        let snaps = self.analyses.lock().ok()?.get(&root).cloned().unwrap_or_default();
+        for snap in [snaps.checked, snaps.names].into_iter().flatten() {
+            let Some(file) = self.file_id(&snap.ws, path) else { continue };
+            let shift = if snap.generation == generation {
+                Some(Shift::default())
+            } else {
+                reusable(&snap, &docs, path, file, &current.text, offset, completion)
+            };
+            if let Some(shift) = shift {
+                let at = shift.to_old(offset)?;
+                return Some(View { ws: snap.ws, file, offset: at, shift, current });
+            }
+        }
+        let ws = self.names(path)?;
+        let file = self.file_id(&ws, path)?;
+        Some(View { ws, file, offset, shift: Shift::default(), current })
     }
 
     /// The URI of a loaded file.
@@ -164,6 +323,56 @@ impl Session {
             (p == canon || p == path).then_some(id)
         })
     }
+}
+
+/// Whether `snap` still answers for a cursor at `offset` of `path`, whose text is now
+/// `text`: every other open buffer is as it read it, and the one edit of this file lies inside
+/// a declaration's body (or is blank and between items), changes no brace, bracket,
+/// parenthesis, quote or comment, and is not on the cursor's line (for completion: does not
+/// surround the cursor). Such an edit changes no name the analysis
+/// defines, and the cursor's own line reads the same, so completion, hover and definition
+/// there are what a new analysis would answer. Gives how offsets moved.
+fn reusable(
+    snap: &Snap,
+    docs: &HashMap<PathBuf, Arc<str>>,
+    path: &Path,
+    file: FileId,
+    text: &str,
+    offset: u32,
+    completion: bool,
+) -> Option<Shift> {
+    let others_same = docs.len() == snap.docs.len()
+        && docs.iter().all(|(p, t)| p == path || snap.docs.get(p).is_some_and(|s| Arc::ptr_eq(s, t) || s == t));
+    if !others_same {
+        return None;
+    }
+    let old = &snap.ws.prog.sources.get(file)?.text;
+    let shift = Shift::between(old, text);
+    let inert = |s: &str| s.chars().all(|c| c.is_alphanumeric() || " \t\n\r_.,%+-*<>=!&|:".contains(c));
+    let removed = old.get(shift.start as usize..shift.old_end as usize)?;
+    let added = text.get(shift.start as usize..shift.new_end as usize)?;
+    if !inert(removed) || !inert(added) {
+        return None;
+    }
+    let blank = |s: &str| s.chars().all(char::is_whitespace);
+    let (line_start, line_end) = line_around(text, offset);
+    let on_cursor_line = shift.start <= line_end && shift.new_end >= line_start;
+    let place = ide::edit_place(&snap.ws, file, shift.start, shift.old_end);
+    let allowed = match place {
+        ide::EditPlace::Body => true,
+        ide::EditPlace::Between => blank(removed) && blank(added),
+        ide::EditPlace::Other => false,
+    };
+    let cursor_ok = if completion { shift.to_old(offset).is_some() } else { !on_cursor_line };
+    (allowed && cursor_ok).then_some(shift)
+}
+
+/// Byte offsets of the start and end of the line around `offset`.
+fn line_around(text: &str, offset: u32) -> (u32, u32) {
+    let at = (offset as usize).min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    (start as u32, end as u32)
 }
 
 /// Writes the standard library to `~/.cache/aistack/stdlib-<version>/` (once per version) so

@@ -240,3 +240,148 @@ async def test_typing_an_example_character_by_character_never_crashes(client: La
     # the server is still alive and answers about the whole file
     h = await client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=pos(full, "l40s", 1)))
     assert h is not None and "gpu_pool l40s" in h.contents.value
+
+
+def apply(text: str, edits: list) -> str:
+    """`text` with LSP text edits applied (ranges of the original text)."""
+    lines = text.split("\n")
+    starts = [0]
+    for ln in lines:
+        starts.append(starts[-1] + len(ln) + 1)
+    off = lambda p: starts[p.line] + p.character
+    for e in sorted(edits, key=lambda e: off(e.range.start), reverse=True):
+        text = text[:off(e.range.start)] + e.new_text + text[off(e.range.end):]
+    return text
+
+
+async def change(client: LanguageClient, uri: str, text: str, version: int) -> list:
+    """Sends the whole new text and waits for the diagnostics of that version."""
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[t.TextDocumentContentChangeWholeDocument(text=text)]))
+    while True:
+        params = await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        if params.uri == uri and params.version == version:
+            return params.diagnostics
+
+
+@pytest.mark.asyncio
+async def test_hover_on_a_subexpression_shows_its_type_and_value(client: LanguageClient, tmp_path):
+    text = STACK.replace('encryption = kms }', 'encryption = kms, size = 2 * 40GiB }')
+    uri = write(tmp_path, text)
+    diags = await open_doc(client, uri, text)
+    assert [d for d in diags if d.severity == t.DiagnosticSeverity.Error] == [], diags
+    # on `*`: the whole product, a size of 80 GiB
+    h = await client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=pos(text, "* 40GiB")))
+    assert h is not None and "2 * 40GiB: size" in h.contents.value, h.contents.value
+    assert "value: `80.0 GiB`" in h.contents.value, h.contents.value
+    assert h.range.start == pos(text, "2 * 40GiB") and h.range.end == pos(text, "2 * 40GiB", 0, 9)
+    # on the literal: the literal alone
+    h = await client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=pos(text, "40GiB", 0, 1)))
+    assert "40GiB: size" in h.contents.value and "2 *" not in h.contents.value, h.contents.value
+    # an int
+    h = await client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=pos(text, "= 2048", 0, 3)))
+    assert "2048: int" in h.contents.value, h.contents.value
+
+
+@pytest.mark.asyncio
+async def test_requests_right_after_an_edit_elsewhere_answer_for_the_new_text(client: LanguageClient, tmp_path):
+    uri = write(tmp_path, STACK)
+    await open_doc(client, uri, STACK)
+    # two blank lines typed inside `model small`'s body: every line below moves down by two
+    edited = STACK.replace("model small {\n", "model small {\n\n\n")
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[t.TextDocumentContentChangeWholeDocument(text=edited)]))
+    # asked at once, before the new check: positions are those of the new text
+    loc = await client.text_document_definition_async(
+        t.DefinitionParams(text_document=doc(uri), position=pos(edited, "= l4", 0, 2)))
+    assert loc.uri == uri and loc.range.start == pos(edited, "l4 {"), loc
+    h = await client.text_document_hover_async(
+        t.HoverParams(text_document=doc(uri), position=pos(edited, "model    = small", 0, 11)))
+    assert "model small" in h.contents.value and h.range.start == pos(edited, "model    = small", 0, 11), h
+    # typing a field name in the service's body completes it from the new text
+    typing = edited.replace("  replicas = 1..2\n", "  replicas = 1..2\n  eng\n")
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=3),
+        content_changes=[t.TextDocumentContentChangeWholeDocument(text=typing)]))
+    items = await client.text_document_completion_async(
+        t.CompletionParams(text_document=doc(uri), position=pos(typing, "  eng\n", 0, 5)))
+    assert [i.label for i in items] == ["engine", "engine_args"], [i.label for i in items]
+    # renaming a declaration is not an edit an older analysis can answer for
+    renamed = typing.replace("gpu_pool l4", "gpu_pool l8").replace("= l4", "= l8")
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=4),
+        content_changes=[t.TextDocumentContentChangeWholeDocument(text=renamed)]))
+    h = await client.text_document_hover_async(t.HoverParams(text_document=doc(uri), position=pos(renamed, "= l8", 0, 2)))
+    assert h is not None and "gpu_pool l8" in h.contents.value, h
+
+
+@pytest.mark.asyncio
+async def test_code_action_adds_required_fields(client: LanguageClient, tmp_path):
+    text = STACK.replace("  model    = small\n  pool     = l4\n", "")
+    uri = write(tmp_path, text)
+    diags = await open_doc(client, uri, text)
+    missing = [d for d in diags if d.code == "E0211"]
+    assert sorted(d.message.split("`")[1] for d in missing) == ["model", "pool"], diags
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=doc(uri), range=missing[0].range, context=t.CodeActionContext(diagnostics=missing)))
+    add = [a for a in actions if a.title.startswith("Add required field")]
+    assert [a.title for a in add] == ["Add required fields `model`, `pool`"], [a.title for a in actions]
+    fixed = apply(text, add[0].edit.changes[uri])
+    # the placeholders are declarations of the referenced kinds, laid out as `aistack fmt` would
+    assert "service chat {\n  replicas = 1..2\n  model    = small\n  pool     = l4\n}" in fixed, fixed
+    diags = await change(client, uri, fixed, 2)
+    assert [d for d in diags if d.severity == t.DiagnosticSeverity.Error] == [], diags
+    path = tmp_path / "fixed.ai-stack"
+    path.write_text(fixed)
+    assert subprocess.run([BIN, "fmt", "--check", str(path)], capture_output=True).returncode == 0
+    # a nested record: an enum placeholder is its first variant
+    nested = STACK.replace("  replicas = 1..2\n", "  replicas = 1..2\n  autoscale = { cooldown = 5m }\n")
+    uri2 = write(tmp_path, nested, "nested.ai-stack")
+    diags = await open_doc(client, uri2, nested)
+    missing = [d for d in diags if d.code == "E0211"]
+    assert missing and all("of autoscale" in d.message for d in missing), diags
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=doc(uri2), range=missing[0].range, context=t.CodeActionContext(diagnostics=missing)))
+    add = [a for a in actions if a.title.startswith("Add required field")]
+    assert len(add) == 1, [a.title for a in actions]
+    fixed = apply(nested, add[0].edit.changes[uri2])
+    assert "autoscale = {" in fixed and "when" in fixed.split("autoscale = {")[1].split("}")[0], fixed
+    diags = await change(client, uri2, fixed, 2)
+    assert [d for d in diags if d.code == "E0211"] == [], diags
+
+
+@pytest.mark.asyncio
+async def test_code_action_raises_tensor_parallel_to_the_smallest_that_fits(client: LanguageClient, tmp_path):
+    # 20e9 bf16 parameters are 37 GiB of weights: one 24 GB L4 cannot hold them, two cannot
+    # either with the KV cache; the pool's nodes have 4 GPUs.
+    big = (STACK.replace("parameters     = 1e9", "parameters     = 20e9")
+           .replace("gpus_per_node = 1", "gpus_per_node = 4"))
+    uri = write(tmp_path, big)
+    diags = await open_doc(client, uri, big)
+    fit = [d for d in diags if d.code == "E0403"]
+    assert len(fit) == 1 and "set tensor_parallel = " in fit[0].message, diags
+    want = fit[0].message.split("set tensor_parallel = ")[1].split(" ")[0]
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=doc(uri), range=fit[0].range, context=t.CodeActionContext(diagnostics=fit)))
+    raise_tp = [a for a in actions if a.title.startswith("Raise `tensor_parallel`")]
+    assert [a.title for a in raise_tp] == [f"Raise `tensor_parallel` to {want}"], [a.title for a in actions]
+    fixed = apply(big, raise_tp[0].edit.changes[uri])
+    assert f"tensor_parallel = {want}\n" in fixed, fixed
+    diags = await change(client, uri, fixed, 2)
+    assert [d for d in diags if d.code in ("E0403", "E0404")] == [], diags
+    # the smallest: one less does not fit
+    if int(want) > 1:
+        fewer = fixed.replace(f"tensor_parallel = {want}", f"tensor_parallel = {int(want) - 1}")
+        diags = await change(client, uri, fewer, 3)
+        assert [d.code for d in diags if d.code in ("E0403", "E0404")], diags
+    # already set: the value is replaced
+    set_low = fixed.replace(f"tensor_parallel = {want}", "tensor_parallel = 1")
+    diags = await change(client, uri, set_low, 4)
+    fit = [d for d in diags if d.code == "E0403"]
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=doc(uri), range=fit[0].range, context=t.CodeActionContext(diagnostics=fit)))
+    raise_tp = [a for a in actions if a.title.startswith("Raise `tensor_parallel`")]
+    again = apply(set_low, raise_tp[0].edit.changes[uri])
+    assert again.count("tensor_parallel") == 1 and f"tensor_parallel = {want}" in again, again

@@ -88,6 +88,15 @@ impl DeclInst {
     }
 }
 
+/// The type of an evaluated expression of a user file, for the editor's hover: recorded by
+/// [`Checker::eval`] outside speculation, with how the value reads when it is a scalar.
+#[derive(Clone, Debug)]
+pub struct TypeAt {
+    pub span: Span,
+    pub ty: Ty,
+    pub value: Option<String>,
+}
+
 /// Local bindings (loop variables, `all(x in …)`, fields inside `where`).
 pub struct Ctx {
     pub module: ModuleId,
@@ -114,6 +123,8 @@ pub struct Checker<'a> {
     group_busy: Vec<bool>,
     pub decls: Vec<DeclInst>,
     pub user_evals: HashSet<String>,
+    /// The type at each evaluated span of a user file (see [`TypeAt`]).
+    pub types: Vec<TypeAt>,
     /// The declaration body being evaluated (asserts are allowed only at its top).
     decl_body: Option<Span>,
     /// Evaluation steps so far, against [`budget::MAX_STEPS`].
@@ -172,6 +183,7 @@ impl<'a> Checker<'a> {
             group_busy: vec![false; prog.groups.len()],
             decls: Vec::new(),
             user_evals,
+            types: Vec::new(),
             decl_body: None,
             steps: 0,
             exhausted: false,
@@ -960,7 +972,7 @@ impl<'a> Checker<'a> {
             return Value::Unknown;
         }
         let v = self.eval_kind(e, cx, expect);
-        match &e.kind {
+        let v = match &e.kind {
             // Expressions that build values are held to the size limits.
             ExprKind::List(_)
             | ExprKind::Record(_)
@@ -977,7 +989,20 @@ impl<'a> Checker<'a> {
                 Value::Unknown
             }
             _ => v,
+        };
+        self.note_type(e.span, cx.module, &v);
+        v
+    }
+
+    /// Records the type of a value computed at `span` (not while speculating, not in the
+    /// standard library, not for unknowns).
+    fn note_type(&mut self, span: Span, module: ModuleId, v: &Value) {
+        if self.speculative > 0 || matches!(v, Value::Unknown) || self.prog.module(module).std {
+            return;
         }
+        let scalar = !matches!(v, Value::List(_) | Value::Map(_) | Value::Record(_) | Value::Cond(..));
+        let value = scalar.then(|| self.show(v));
+        self.types.push(TypeAt { span, ty: self.type_of(v), value });
     }
 
     fn eval_kind(&mut self, e: &Expr, cx: &mut Ctx, expect: Option<&Ty>) -> Value {

@@ -4,6 +4,11 @@
 //! source file, each module instance with its flattened items and namespace, the type table
 //! of all schemas and enums, and the diagnostics of lexing, parsing, imports and names.
 //! A module imported twice with different arguments is two instances of one parsed file.
+//!
+//! Parsing is shared where the text is: the standard library's prelude is parsed once per
+//! process ([`std_prelude`], immutable data in a `OnceLock`), and a [`World`] may hand out a
+//! [`ParseCache`] (the language server's) so a file whose text and file id are unchanged
+//! since an earlier load is not parsed again.
 
 use super::types::{scalar, EnumDef, EnumId, FieldDef, SchemaDef, SchemaId, Ty, TypeTable, VariantDef, SCALARS};
 use super::value::ModuleId;
@@ -12,8 +17,9 @@ use crate::source::{FileId, SourceFile, SourceMap, Span};
 use crate::syntax::{self, ast, token::Comment};
 use crate::world::{normalize, World, STDLIB};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// What a top-level name in a module stands for.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,6 +117,95 @@ impl Program {
     }
 }
 
+/// One file parsed at one file id: immutable, shared between loads.
+pub struct FileParse {
+    /// The text it was parsed from.
+    pub text: String,
+    pub file: Arc<ast::File>,
+    pub comments: Vec<Comment>,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl FileParse {
+    pub fn new(id: FileId, text: &str) -> FileParse {
+        let p = syntax::parse_file(id, text);
+        FileParse { text: text.to_string(), file: Arc::new(p.file), comments: p.comments, diags: p.diags }
+    }
+}
+
+/// The prelude files of the standard library, parsed once per process at the file ids every
+/// load gives them (they are the first files of every [`Program`]).
+pub fn std_prelude() -> &'static [Arc<FileParse>] {
+    static PRELUDE: OnceLock<Vec<Arc<FileParse>>> = OnceLock::new();
+    PRELUDE.get_or_init(|| {
+        STDLIB
+            .iter()
+            .filter(|s| s.1)
+            .enumerate()
+            .map(|(i, (_, _, text))| Arc::new(FileParse::new(FileId(i as u32), text)))
+            .collect()
+    })
+}
+
+/// Parses kept across loads (an editor session's), keyed by file id and text. Entries not
+/// used during the last [`ParseCache::KEEP`] loads are dropped when a load ends.
+#[derive(Default)]
+pub struct ParseCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    /// By (file id, hash of the text): the parse and the load that last used it.
+    files: HashMap<(FileId, u64), (Arc<FileParse>, u64)>,
+    loads: u64,
+    /// How many parses were served from the cache and how many were made (for tests and logs).
+    hits: u64,
+    misses: u64,
+}
+
+impl ParseCache {
+    /// Loads an entry survives without being used.
+    pub const KEEP: u64 = 2;
+
+    /// The parse of `text` at `id`, made now unless an earlier load made it.
+    pub fn parse(&self, id: FileId, text: &str) -> Arc<FileParse> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        let key = (id, h.finish());
+        if let Ok(mut c) = self.inner.lock() {
+            let now = c.loads;
+            if let Some((p, used)) = c.files.get_mut(&key).filter(|(p, _)| p.text == text) {
+                *used = now;
+                let p = p.clone();
+                c.hits += 1;
+                return p;
+            }
+        }
+        let parsed = Arc::new(FileParse::new(id, text));
+        if let Ok(mut c) = self.inner.lock() {
+            let now = c.loads;
+            c.misses += 1;
+            c.files.insert(key, (parsed.clone(), now));
+        }
+        parsed
+    }
+
+    /// Marks the end of a load: drops what the last loads did not use.
+    pub fn end_load(&self) {
+        if let Ok(mut c) = self.inner.lock() {
+            c.loads += 1;
+            let oldest = c.loads.saturating_sub(Self::KEEP);
+            c.files.retain(|_, (_, used)| *used >= oldest);
+        }
+    }
+
+    /// (parses served from the cache, parses made) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        self.inner.lock().map_or((0, 0), |c| (c.hits, c.misses))
+    }
+}
+
 struct Loader<'w> {
     world: &'w dyn World,
     root_dir: PathBuf,
@@ -118,7 +213,7 @@ struct Loader<'w> {
     root_shown: PathBuf,
     /// Prefix for the module being added by the current import.
     pending_prefix: String,
-    parsed: HashMap<PathBuf, (FileId, Rc<ast::File>)>,
+    parsed: HashMap<PathBuf, (FileId, Arc<ast::File>)>,
     loading: Vec<PathBuf>,
     prog: Program,
     diags: Vec<Diagnostic>,
@@ -183,6 +278,9 @@ pub fn load(world: &dyn World, root: &Path, params: &[(String, String)]) -> (Pro
     }
     l.register_types();
     l.register_groups();
+    if let Some(cache) = world.parse_cache() {
+        cache.end_load();
+    }
     (l.prog, l.diags)
 }
 
@@ -195,19 +293,24 @@ impl Loader<'_> {
         }
     }
 
-    fn add_file(&mut self, name: String, text: &str) -> (FileId, Rc<ast::File>) {
+    fn add_file(&mut self, name: String, text: &str) -> (FileId, Arc<ast::File>) {
         let id = self.prog.sources.add(SourceFile::new(name, text));
-        let parsed = syntax::parse_file(id, text);
+        let prelude = std_prelude().get(id.0 as usize).filter(|p| p.text == text);
+        let parsed = match (prelude, self.world.parse_cache()) {
+            (Some(p), _) => p.clone(),
+            (None, Some(cache)) => cache.parse(id, text),
+            (None, None) => Arc::new(FileParse::new(id, text)),
+        };
         self.prog.broken.extend(parsed.diags.iter().filter_map(|d| d.primary));
-        self.diags.extend(parsed.diags);
-        self.prog.comments.insert(id, parsed.comments);
-        (id, Rc::new(parsed.file))
+        self.diags.extend(parsed.diags.iter().cloned());
+        self.prog.comments.insert(id, parsed.comments.clone());
+        (id, parsed.file.clone())
     }
 
     fn add_module(
         &mut self,
         file: FileId,
-        ast: Rc<ast::File>,
+        ast: Arc<ast::File>,
         dir: Option<PathBuf>,
         std: bool,
         prelude: bool,

@@ -36,6 +36,8 @@ pub struct Analysis {
     pub diags: Vec<Diagnostic>,
     /// Ids of the rules evaluated ([`policy::RULES`]), and the findings suppressed in source.
     pub rules: policy::Outcome,
+    /// The type at each evaluated span of the user's files (for the editor).
+    pub types: Vec<eval::TypeAt>,
 }
 
 impl Analysis {
@@ -67,7 +69,7 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
 /// [`check`] with the built-in policy rules chosen by `opts` (`--policy`).
 pub fn check_with(world: &dyn World, root: &Path, params: &[(String, String)], opts: policy::Options) -> Analysis {
     let (prog, mut diags) = load::load(world, root, params);
-    let (decls, active, mut more) = {
+    let (decls, active, mut more, types) = {
         let mut c = Checker::new(&prog);
         evaluate_all(&mut c);
         c.check_unevaluated();
@@ -77,7 +79,7 @@ pub fn check_with(world: &dyn World, root: &Path, params: &[(String, String)], o
         check_asserts(&mut c, &active);
         report_unused(&mut c);
         let decls = std::mem::take(&mut c.decls);
-        (decls, active, std::mem::take(&mut c.diags))
+        (decls, active, std::mem::take(&mut c.diags), std::mem::take(&mut c.types))
     };
     let (mut found, mut outcome) = policy::run(&prog, &decls, &active, opts);
     more.append(&mut found);
@@ -94,7 +96,7 @@ pub fn check_with(world: &dyn World, root: &Path, params: &[(String, String)], o
     let (mut diags, suppressed) = policy::suppress::apply(&prog, diags, &outcome.evaluated);
     outcome.suppressed = suppressed;
     diag::sort(&mut diags);
-    Analysis { prog, decls, active, diags, rules: outcome }
+    Analysis { prog, decls, active, diags, rules: outcome, types }
 }
 
 fn evaluate_all(c: &mut Checker) {

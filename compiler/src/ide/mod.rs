@@ -5,9 +5,10 @@
 //! and reference spans, rename edits, symbols, completions, code actions and inlay hints, as
 //! plain data the language server turns into protocol messages. Nothing here does IO.
 
+mod fixes;
 pub mod index;
 
-use crate::check::eval::{EVALS, METRICS};
+use crate::check::eval::{TypeAt, EVALS, METRICS};
 use crate::check::load::{Name, Program};
 use crate::check::types::{SchemaId, Ty};
 use crate::check::value::ModuleId;
@@ -18,12 +19,16 @@ use crate::world::World;
 use index::{DefKind, Index};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// Everything the editor needs about one stack, as `Send` plain data.
 pub struct Workspace {
     pub prog: Program,
-    pub index: Index,
+    index: OnceLock<Index>,
     pub diags: Vec<Diagnostic>,
+    /// The type (and scalar value) of every evaluated expression of a user file, sorted by
+    /// span; empty for a names-only analysis.
+    pub types: Vec<TypeAt>,
     /// Derived facts per declaration name span (file, start): instance type and monthly cost
     /// of a pool, the memory a model needs.
     pub facts: HashMap<(FileId, u32), String>,
@@ -36,16 +41,24 @@ pub struct Workspace {
 /// hover on names, definitions and references while the user types (no diagnostics or facts).
 pub fn analyze_names(world: &dyn World, root: &Path) -> Workspace {
     let (prog, _) = crate::check::load::load(world, root, &[]);
-    let index = index::build(&prog);
-    Workspace { diags: Vec::new(), prog, index, facts: HashMap::new(), pool_hints: HashMap::new() }
+    Workspace {
+        diags: Vec::new(),
+        types: Vec::new(),
+        prog,
+        index: OnceLock::new(),
+        facts: HashMap::new(),
+        pool_hints: HashMap::new(),
+    }
 }
 
 /// Checks the stack rooted at `root` and indexes it.
 pub fn analyze(world: &dyn World, root: &Path, params: &[(String, String)]) -> Workspace {
-    let a = crate::check::check(world, root, params);
-    let index = index::build(&a.prog);
+    let mut a = crate::check::check(world, root, params);
     let (facts, pool_hints) = if a.has_errors() { Default::default() } else { facts(&a) };
-    Workspace { diags: a.diags, prog: a.prog, index, facts, pool_hints }
+    let mut types = std::mem::take(&mut a.types);
+    types.sort_by_key(|t| (t.span.file.0, t.span.start, std::cmp::Reverse(t.span.end)));
+    types.dedup_by_key(|t| t.span);
+    Workspace { diags: a.diags, types, prog: a.prog, index: OnceLock::new(), facts, pool_hints }
 }
 
 type BySpan = HashMap<(FileId, u32), String>;
@@ -130,6 +143,20 @@ fn money(x: f64) -> String {
 }
 
 impl Workspace {
+    /// The semantic index, built on first use.
+    pub fn index(&self) -> &Index {
+        self.index.get_or_init(|| index::build(&self.prog))
+    }
+    /// The innermost evaluated expression around `offset` of `file`, with its type.
+    pub fn type_at(&self, file: FileId, offset: u32) -> Option<&TypeAt> {
+        let from = self.types.partition_point(|t| (t.span.file.0, t.span.start) <= (file.0, offset));
+        self.types[..from]
+            .iter()
+            .rev()
+            .take_while(|t| t.span.file == file)
+            .filter(|t| t.span.start <= offset && offset <= t.span.end)
+            .min_by_key(|t| t.span.end - t.span.start)
+    }
     /// The file loaded from `path` (as the loader named it), if it is part of the stack.
     pub fn file(&self, name: &str) -> Option<FileId> {
         self.prog.sources.iter().find(|(_, f)| f.name == name).map(|(id, _)| id)
@@ -147,11 +174,17 @@ pub struct Hover {
     pub markdown: String,
 }
 
+/// Hover at `offset`: the name there (its definition, doc and facts, and its value when the
+/// checker evaluated it), else the innermost evaluated expression's type and value.
 pub fn hover(ws: &Workspace, file: FileId, offset: u32) -> Option<Hover> {
-    let d = ws.index.at(file, offset)?;
-    let def = &ws.index.defs[d];
+    let Some(d) = ws.index().at(file, offset) else {
+        let t = ws.type_at(file, offset)?;
+        let text = ws.prog.sources.get(file).map_or("", |f| f.slice(t.span));
+        return Some(Hover { span: t.span, markdown: type_markdown(ws, text, t) });
+    };
+    let def = &ws.index().defs[d];
     let span = ws
-        .index
+        .index()
         .uses
         .iter()
         .filter(|u| u.def == d && u.span.file == file && u.span.start <= offset && offset <= u.span.end)
@@ -165,19 +198,39 @@ pub fn hover(ws: &Workspace, file: FileId, offset: u32) -> Option<Hover> {
     if let Some(f) = ws.facts.get(&(def.span.file, def.span.start)) {
         md.push_str(&format!("\n\n{f}"));
     }
+    if let Some(t) = ws.type_at(file, offset).filter(|t| t.span == span && def.kind != DefKind::Field) {
+        md.push_str(&format!("\n\nhere: `{}`", ws.prog.types.display(&t.ty)));
+        if let Some(v) = &t.value {
+            md.push_str(&format!(" = `{v}`"));
+        }
+    }
     Some(Hover { span, markdown: md })
 }
 
+/// An expression's type, with its value when it is a scalar: `2 * 40GiB: size` / `= 80GiB`.
+fn type_markdown(ws: &Workspace, text: &str, t: &TypeAt) -> String {
+    let shown: String = if text.len() > 80 || text.contains('\n') {
+        format!("{}…", text.lines().next().unwrap_or("").chars().take(60).collect::<String>())
+    } else {
+        text.to_string()
+    };
+    let mut md = format!("```ai-stack\n{shown}: {}\n```", ws.prog.types.display(&t.ty));
+    if let Some(v) = &t.value {
+        md.push_str(&format!("\n\nvalue: `{v}`"));
+    }
+    md
+}
+
 pub fn definition(ws: &Workspace, file: FileId, offset: u32) -> Option<Span> {
-    ws.index.at(file, offset).map(|d| ws.index.defs[d].span)
+    ws.index().at(file, offset).map(|d| ws.index().defs[d].span)
 }
 
 /// The definition (when `with_def`) and every use of the name under the cursor.
 pub fn references(ws: &Workspace, file: FileId, offset: u32, with_def: bool) -> Vec<Span> {
-    let Some(d) = ws.index.at(file, offset) else { return Vec::new() };
-    let mut out: Vec<Span> = ws.index.uses_of(d).map(|u| u.span).collect();
+    let Some(d) = ws.index().at(file, offset) else { return Vec::new() };
+    let mut out: Vec<Span> = ws.index().uses_of(d).map(|u| u.span).collect();
     if with_def {
-        out.insert(0, ws.index.defs[d].span);
+        out.insert(0, ws.index().defs[d].span);
     }
     out
 }
@@ -191,8 +244,8 @@ fn is_ident(s: &str) -> bool {
 
 /// Edits that rename the name under the cursor everywhere, or why it cannot be renamed.
 pub fn rename(ws: &Workspace, file: FileId, offset: u32, new_name: &str) -> Result<Vec<Span>, String> {
-    let d = ws.index.at(file, offset).ok_or("there is no name here")?;
-    let def = &ws.index.defs[d];
+    let d = ws.index().at(file, offset).ok_or("there is no name here")?;
+    let def = &ws.index().defs[d];
     if !is_ident(new_name) {
         return Err(format!("`{new_name}` is not a name"));
     }
@@ -200,7 +253,7 @@ pub fn rename(ws: &Workspace, file: FileId, offset: u32, new_name: &str) -> Resu
         return Err(format!("`{}` is defined in the standard library", def.name));
     }
     if matches!(def.kind, DefKind::Field | DefKind::Variant)
-        && ws.index.defs.iter().any(|x| x.std && x.name == def.name)
+        && ws.index().defs.iter().any(|x| x.std && x.name == def.name)
     {
         return Err(format!("`{}` belongs to a standard-library schema", def.name));
     }
@@ -226,7 +279,7 @@ pub struct Symbol {
 /// Top-level names of one file, in source order.
 pub fn symbols(ws: &Workspace, file: FileId) -> Vec<Symbol> {
     let mut out: Vec<Symbol> = ws
-        .index
+        .index()
         .defs
         .iter()
         .filter(|d| d.span.file == file && d.module.is_some())
@@ -297,10 +350,17 @@ const UNITS: &[(&str, &str)] = &[
 
 const KEYWORDS: &[&str] = &["import", "param", "let", "schema", "enum", "if", "assert", "stack"];
 
-/// Completions at byte `offset` of `file`, whose current text is `text` (the editor's buffer,
-/// which may be newer and half-typed; the workspace was checked from it).
+/// Completions at byte `offset` of `file` (the workspace was analysed from its text, which may
+/// be half-typed).
 pub fn completion(ws: &Workspace, file: FileId, offset: u32) -> Vec<Completion> {
-    let text = ws.text(file);
+    completion_in(ws, file, ws.text(file), offset, offset)
+}
+
+/// Completions at byte `offset` of `text`, the file's current text, with a workspace
+/// analysed from an older text of it in which the cursor is at `analysed` (an edit elsewhere
+/// in the same body moved it). What is being typed is read from `text`; the declaration and
+/// fields around the cursor from the analysis.
+pub fn completion_in(ws: &Workspace, file: FileId, text: &str, offset: u32, analysed: u32) -> Vec<Completion> {
     let at = (offset as usize).min(text.len());
     let before = &text[..at];
     let word_start = before
@@ -358,7 +418,7 @@ pub fn completion(ws: &Workspace, file: FileId, offset: u32) -> Vec<Completion> 
     }
     let module = ws.prog.modules.iter().position(|m| m.file == file).map(|i| ModuleId(i as u32));
     let Some(module) = module else { return Vec::new() };
-    let ctx = context(ws, module, at as u32);
+    let ctx = context(ws, module, analysed.min(ws.text(file).len() as u32));
     let value_position = line.contains('=') && !line.trim_end().ends_with('{');
     match ctx {
         Some(Ctx { schema, field, .. }) if value_position => {
@@ -514,7 +574,35 @@ fn innermost(ws: &Workspace, schema: SchemaId, body: &ast::Body, at: u32) -> Ctx
     Ctx { schema, set, field }
 }
 
-/// A replacement offered by a diagnostic's "did you mean `x`?" help.
+/// Where an edit of `start..end` (offsets of the analysed text) of `file` falls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EditPlace {
+    /// Inside the braces of a declaration's body.
+    Body,
+    /// Outside every top-level item.
+    Between,
+    /// In an item's header, a schema, enum, param, let, import or assert.
+    Other,
+}
+
+pub fn edit_place(ws: &Workspace, file: FileId, start: u32, end: u32) -> EditPlace {
+    let mut place = EditPlace::Between;
+    for m in ws.prog.modules.iter().filter(|m| m.file == file) {
+        for e in &m.entries {
+            let span = e.item.span();
+            if end < span.start || start > span.end {
+                continue;
+            }
+            match &e.item {
+                ast::Item::Decl(d) if d.body.span.start <= start && end < d.span.end => place = EditPlace::Body,
+                _ => return EditPlace::Other,
+            }
+        }
+    }
+    place
+}
+
+/// A quick fix: replace `span` of the file with `new_text`.
 pub struct Action {
     pub title: String,
     pub span: Span,
@@ -522,27 +610,53 @@ pub struct Action {
     pub code: &'static str,
 }
 
+/// Quick fixes for the diagnostics of `file` that touch `start..end`: "did you mean"
+/// replacements, "add required fields" on missing fields, and "raise `tensor_parallel`" on a
+/// model that does not fit when the checker found a `tensor_parallel` that does.
 pub fn code_actions(ws: &Workspace, file: FileId, start: u32, end: u32) -> Vec<Action> {
     let mut out = Vec::new();
+    let mut missing: Vec<(Span, Vec<String>)> = Vec::new();
     for d in &ws.diags {
         let Some(span) = d.primary else { continue };
         if span.file != file || span.end < start || span.start > end {
             continue;
         }
-        let Some(help) = &d.help else { continue };
-        if let Some(rest) = help.strip_prefix("did you mean `") {
-            if let Some((s, _)) = rest.split_once('`') {
-                out.push(Action { title: format!("Replace with `{s}`"), span, new_text: s.to_string(), code: d.code });
+        if d.code == crate::diag::codes::MISSING_FIELD {
+            if let Some(name) = quoted_after(&d.message, "missing field `") {
+                match missing.iter_mut().find(|(s, _)| *s == span) {
+                    Some((_, names)) => names.push(name),
+                    None => missing.push((span, vec![name])),
+                }
             }
+        }
+        let Some(help) = &d.help else { continue };
+        if let Some(s) = quoted_after(help, "did you mean `") {
+            out.push(Action { title: format!("Replace with `{s}`"), span, new_text: s, code: d.code });
+        }
+        if let Some(tp) = help.strip_prefix("set tensor_parallel = ").and_then(|r| r.split(' ').next()) {
+            if let Some(a) = fixes::raise_tp(ws, file, span, tp) {
+                out.push(Action { code: d.code, ..a });
+            }
+        }
+    }
+    for (owner, names) in missing {
+        if let Some(a) = fixes::add_fields(ws, file, owner, &names) {
+            out.push(a);
         }
     }
     out
 }
 
+/// The text between `prefix` and the next backquote.
+fn quoted_after(text: &str, prefix: &str) -> Option<String> {
+    let rest = text.strip_prefix(prefix)?;
+    rest.split_once('`').map(|(s, _)| s.to_string())
+}
+
 /// Inlay hints: after each GPU pool's name, its instance type and worst-case monthly cost.
 pub fn inlay_hints(ws: &Workspace, file: FileId) -> Vec<(u32, String)> {
     let mut out: Vec<(u32, String)> = ws
-        .index
+        .index()
         .defs
         .iter()
         .filter(|d| d.span.file == file && d.kind == DefKind::Decl && d.detail.starts_with("gpu_pool "))
