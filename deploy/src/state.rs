@@ -1,0 +1,1 @@
+//! The state document, its backends (local, S3) and the one-writer lock.
