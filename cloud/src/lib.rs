@@ -3,7 +3,10 @@
 //! Takes: a region and the standard AWS configuration chain (environment, profile, SSO, and
 //! `AWS_ENDPOINT_URL` for an emulator such as moto on loopback). Gives: blocking wrappers over
 //! the SDK calls the deploy crate makes, each returning plain data, so callers need no async
-//! runtime of their own.
+//! runtime of their own. [`s3`] holds the object calls with conditional writes that the state
+//! backend needs.
+
+pub mod s3;
 
 use std::future::Future;
 

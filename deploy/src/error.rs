@@ -42,3 +42,15 @@ impl Diagnostic for OpError {
         self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 }
+
+/// Any miette [`Diagnostic`] in the compiler's layout: `[CODE] Error: message`, then
+/// `Help: …`. (miette's graphical handler needs its `fancy` feature, whose crates are not in
+/// this build's registry; this reads the same fields through the trait.)
+pub fn render(e: &dyn Diagnostic) -> String {
+    let code = e.code().map(|c| format!("[{c}] ")).unwrap_or_default();
+    let mut out = format!("{code}Error: {e}\n");
+    if let Some(help) = e.help() {
+        out.push_str(&format!("    │ Help: {help}\n"));
+    }
+    out
+}

@@ -1,1 +1,0 @@
-//! The state document, its backends (local, S3) and the one-writer lock.
