@@ -10,6 +10,7 @@
 //! that a killed build left beside DIR are removed by the next build.
 
 mod graph_cmd;
+mod deploy;
 
 use aistack::check::{self, Analysis};
 use aistack::diag::{self, codes, render};
@@ -113,6 +114,35 @@ enum Command {
         /// A code such as E0403; without one, list every code.
         code: Option<String>,
     },
+    /// Render the release into `.aistack/releases/<n>/` (with an Argo CD Application) and record it.
+    Apply {
+        /// The root `.ai-stack` file.
+        file: PathBuf,
+        /// Where the state lives: a path or s3://BUCKET/KEY (default `.aistack/state.json` beside FILE).
+        #[arg(long)]
+        state: Option<String>,
+        /// How long to wait for the state lock (0, 500ms, 30s, 5m); default 0: fail at once.
+        #[arg(long, default_value = "0", value_parser = deploy::parse_timeout)]
+        lock_timeout: std::time::Duration,
+        /// Set a param: --param NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
+    /// Inspect the recorded state.
+    State {
+        #[command(subcommand)]
+        command: deploy::StateCommand,
+    },
+    /// Remove a state lock left by a killed process; takes only the holder's id.
+    ForceUnlock {
+        /// The lock id the lock error names.
+        id: String,
+        /// The root `.ai-stack` file (its state is `.aistack/state.json` beside it).
+        file: Option<PathBuf>,
+        /// Where the state lives: a path or s3://BUCKET/KEY.
+        #[arg(long)]
+        state: Option<String>,
+    },
 }
 
 fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, String> {
@@ -180,6 +210,11 @@ fn run() -> ExitCode {
             cost(&file, compare.as_deref(), format, output.as_deref(), &params)
         }
         Command::Lsp => aistack_lsp::run_stdio(),
+        Command::Apply { file, state, lock_timeout, params } => {
+            deploy::apply(&file, state.as_deref(), lock_timeout, &params)
+        }
+        Command::State { command } => deploy::state_cmd(command),
+        Command::ForceUnlock { id, file, state } => deploy::force_unlock(&id, file.as_deref(), state.as_deref()),
     }
 }
 

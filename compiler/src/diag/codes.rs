@@ -1,8 +1,9 @@
 //! The registry of diagnostic codes: each stable code, its one-line title and its long form
 //! (`codes/<CODE>.md`, printed by `aistack explain`). Codes by stage: E01xx syntax, E02xx names
-//! and modules, E03xx types and units, E04xx domain rules and policy, W04xx warnings. The
-//! built-in policy rules (AIS1xx) are not codes of this list: they are in
-//! `check::policy::RULES`, documented in `docs/rules/`.
+//! and modules, E03xx types and units, E04xx domain rules and policy, W04xx warnings, E05xx
+//! output, E06xx operational (state, lock, apply; raised by the deploy crate). The built-in
+//! policy rules (AIS1xx) are not codes of this list: they are in `check::policy::RULES`,
+//! documented in `docs/rules/`.
 
 macro_rules! declare_codes {
     ($($name:ident = $code:literal, $title:literal;)*) => {
@@ -85,6 +86,18 @@ declare_codes! {
     SUPPRESSION_REASON = "E0440", "suppression without a reason";
     SUPPRESSION_RULE = "E0441", "suppression names no suppressible rule";
     UNUSED_SUPPRESSION = "W0440", "suppression matches no finding";
+    STATE_LOCKED = "E0601", "state is locked by another writer";
+    STATE_TOO_NEW = "E0602", "state was written by a newer aistack";
+    STATE_UNREADABLE = "E0603", "state cannot be read";
+    STATE_WRITE = "E0604", "state cannot be written";
+    STATE_CONFLICT = "E0605", "state changed since it was read";
+    UNLOCK_WRONG_ID = "E0606", "force-unlock id is not the holder's";
+    UNLOCK_NOT_LOCKED = "E0607", "force-unlock on a state that is not locked";
+    STATE_LOCATION = "E0608", "state location not understood";
+    STATE_NO_ADDRESS = "E0609", "no resource at this address in the state";
+    STATE_BACKEND = "E0610", "state backend call failed";
+    RELEASE_WRITE = "E0611", "release cannot be written";
+    STATE_STACK = "E0612", "state belongs to another stack";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

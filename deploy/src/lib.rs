@@ -1,0 +1,13 @@
+//! Deploy: what happens after `build` — state, preflight, plan, apply and rollback.
+//!
+//! Takes: a checked stack (and, later, its resource graph). Gives: [`state`] (the versioned
+//! state document, its backends and the one-writer lock), [`apply`] (the built-in default:
+//! render a release into `.aistack/releases/<n>/` with an Argo CD `Application` and record it)
+//! and [`preflight`] (the checks only an AI-aware tool makes before any change: model
+//! artifacts and their digests, image tags to digests). Operational failures are one error
+//! type, [`error::OpError`], with stable codes (E06xx); [`error::render`] prints one.
+
+pub mod apply;
+pub mod error;
+pub mod preflight;
+pub mod state;

@@ -1,0 +1,1 @@
+//! Preflight: model artifacts exist and match their digests; image tags resolve to digests.
