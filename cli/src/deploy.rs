@@ -1,4 +1,4 @@
-//! `aistack apply`, `aistack state list|show` and `aistack force-unlock`: arguments in, calls
+//! `aistack plan`, `aistack apply`, `aistack state list|show` and `aistack force-unlock`: arguments in, calls
 //! into the `aistack-deploy` crate, operational errors (E06xx) rendered, exit code out.
 //!
 //! Exit codes: 0 done (or no changes), 1 an operational error or a stack with errors, 2 usage.
@@ -70,20 +70,28 @@ pub fn force_unlock(id: &str, file: Option<&Path>, state_loc: Option<&str>) -> E
     }
 }
 
-pub fn apply(file: &Path, state_loc: Option<&str>, lock_timeout: Duration, params: &[String]) -> ExitCode {
-    let params = match super::parse_params(params) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let Some(world) = super::read_root(file) else { return ExitCode::from(2) };
+/// A stack checked, lowered and emitted, with its desired inventory.
+pub struct Prepared {
+    pub root: PathBuf,
+    pub stack: aistack::ir::Stack,
+    pub artifacts: Vec<aistack::emit::Artifact>,
+    pub origins: std::collections::BTreeMap<String, (String, u32)>,
+    pub desired: std::collections::BTreeMap<String, aistack_deploy::state::doc::Resource>,
+}
+
+/// Checks, lowers and emits FILE, and builds its resource graph; prints the diagnostics and
+/// gives the exit code when it has errors.
+pub fn prepare(file: &Path, params: &[String]) -> Result<Prepared, ExitCode> {
+    let params = super::parse_params(params).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let world = super::read_root(file).ok_or(ExitCode::from(2))?;
     let mut analysis = aistack::check::check(&world, file, &params);
     let color = std::io::stdout().is_terminal();
     if analysis.has_errors() {
         super::report(&analysis, super::Format::Human, color);
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
     let identity = aistack::emit::identity(&world.path);
     let stack = aistack::ir::lower(&analysis);
@@ -91,19 +99,48 @@ pub fn apply(file: &Path, state_loc: Option<&str>, lock_timeout: Duration, param
     analysis.diags.extend(emit_diags);
     if analysis.has_errors() {
         super::report(&analysis, super::Format::Human, color);
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
-    let backend = match open(state_loc, Some(&world.path)) {
+    let graph = aistack::graph::build(&stack, &aistack::graph::Options::default());
+    let origins = aistack_deploy::apply::origins(&analysis);
+    let desired = aistack_deploy::plan::desired(&graph, &artifacts, &stack, &origins);
+    Ok(Prepared { root: world.path.clone(), stack, artifacts, origins, desired })
+}
+
+/// `aistack apply FILE` or `aistack apply PLAN` (a plan saved by `aistack plan --out`).
+pub fn apply(file: &Path, state_loc: Option<&str>, lock_timeout: Duration, params: &[String]) -> ExitCode {
+    let is_stack = file.extension().is_some_and(|e| e == "ai-stack");
+    let plan = if is_stack {
+        None
+    } else {
+        let read = std::fs::read_to_string(file).map_err(|e| {
+            OpError::new(aistack::diag::codes::PLAN_UNREADABLE, format!("cannot read {}: {e}", file.display()))
+                .with_help("pass the root `.ai-stack` file or a plan saved by `aistack plan FILE --out PLAN`")
+        });
+        match read.and_then(|t| aistack_deploy::plan::Plan::parse(&t, &file.display().to_string())) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(&e),
+        }
+    };
+    // A saved plan names its stack and (unless --state overrides it) the state it was made against.
+    let stack_file = plan.as_ref().map_or_else(|| file.to_path_buf(), |p| PathBuf::from(&p.root));
+    let state_loc = state_loc.map(str::to_string).or_else(|| plan.as_ref().and_then(|p| p.state.clone()));
+    let prepared = match prepare(&stack_file, params) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let backend = match open(state_loc.as_deref(), Some(&prepared.root)) {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
-    let origins = aistack_deploy::apply::origins(&analysis);
     let input = aistack_deploy::apply::Input {
-        stack: &stack,
-        artifacts: &artifacts,
-        origins: &origins,
-        root: &world.path,
+        stack: &prepared.stack,
+        artifacts: &prepared.artifacts,
+        origins: &prepared.origins,
+        root: &prepared.root,
         lock_timeout,
+        desired: &prepared.desired,
+        plan: plan.as_ref(),
     };
     match aistack_deploy::apply::apply(&input, backend.as_ref()) {
         Ok(outcome) => {
@@ -111,6 +148,65 @@ pub fn apply(file: &Path, state_loc: Option<&str>, lock_timeout: Duration, param
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
+    }
+}
+
+/// What `aistack plan` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+}
+
+pub struct PlanArgs<'a> {
+    pub file: &'a Path,
+    pub state: Option<&'a str>,
+    pub params: &'a [String],
+    pub format: PlanFormat,
+    pub out: Option<&'a Path>,
+    pub detailed_exitcode: bool,
+    pub diff: bool,
+}
+
+/// `aistack plan FILE`: the desired resources against the recorded state. Exit 0 (or, with
+/// `--detailed-exitcode`, 0 no changes and 2 changes), 1 on an error.
+pub fn plan(args: &PlanArgs) -> ExitCode {
+    let prepared = match prepare(args.file, args.params) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let backend = match open(args.state, Some(&prepared.root)) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let snap = match backend.read() {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    // Absolute, so that `aistack apply PLAN` finds the stack from any folder.
+    let root = std::fs::canonicalize(&prepared.root).unwrap_or_else(|_| prepared.root.clone()).display().to_string();
+    let against = aistack_deploy::plan::Against {
+        state_arg: args.state.map(str::to_string),
+        location: backend.location(),
+        state: snap.doc.as_ref(),
+        stack: &prepared.stack.name,
+        root: &root,
+    };
+    let plan = aistack_deploy::plan::compute(&prepared.desired, &against);
+    match args.format {
+        PlanFormat::Human => print!("{}", aistack_deploy::plan::render::human(&plan, args.diff)),
+        PlanFormat::Json => print!("{}", plan.to_json()),
+    }
+    if let Some(out) = args.out {
+        if let Err(e) = aistack_deploy::state::local::write_atomically(out, plan.to_json().as_bytes()) {
+            eprintln!("error: cannot write the plan to {}: {e}", out.display());
+            return ExitCode::from(1);
+        }
+    }
+    if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

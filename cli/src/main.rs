@@ -114,9 +114,35 @@ enum Command {
         /// A code such as E0403; without one, list every code.
         code: Option<String>,
     },
+    /// What apply would change: the stack's resources against the recorded state.
+    Plan {
+        /// The root `.ai-stack` file.
+        file: PathBuf,
+        /// Where the state lives: a path or s3://BUCKET/KEY (default `.aistack/state.json` beside FILE).
+        #[arg(long)]
+        state: Option<String>,
+        /// `human` (summary, then changes by declaration) or `json` (docs/plan.md).
+        #[arg(long, value_enum, default_value = "human")]
+        format: deploy::PlanFormat,
+        /// Shorthand for `--format json`.
+        #[arg(long)]
+        json: bool,
+        /// Save the plan for `aistack apply PLAN`.
+        #[arg(long, value_name = "PLAN")]
+        out: Option<PathBuf>,
+        /// Exit 0 with no changes, 2 with changes, 1 on an error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Show each changed attribute.
+        #[arg(long)]
+        diff: bool,
+        /// Set a param: --param NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
     /// Render the release into `.aistack/releases/<n>/` (with an Argo CD Application) and record it.
     Apply {
-        /// The root `.ai-stack` file.
+        /// The root `.ai-stack` file, or a plan saved by `aistack plan --out` (applied only if still fresh).
         file: PathBuf,
         /// Where the state lives: a path or s3://BUCKET/KEY (default `.aistack/state.json` beside FILE).
         #[arg(long)]
@@ -210,6 +236,18 @@ fn run() -> ExitCode {
             cost(&file, compare.as_deref(), format, output.as_deref(), &params)
         }
         Command::Lsp => aistack_lsp::run_stdio(),
+        Command::Plan { file, state, format, json, out, detailed_exitcode, diff, params } => {
+            let format = if json { deploy::PlanFormat::Json } else { format };
+            deploy::plan(&deploy::PlanArgs {
+                file: &file,
+                state: state.as_deref(),
+                params: &params,
+                format,
+                out: out.as_deref(),
+                detailed_exitcode,
+                diff,
+            })
+        }
         Command::Apply { file, state, lock_timeout, params } => {
             deploy::apply(&file, state.as_deref(), lock_timeout, &params)
         }

@@ -775,8 +775,7 @@ impl StackView<'_> {
         if budgets.is_empty() {
             return;
         }
-        let active: Vec<bool> = (0..self.decls.len()).map(|i| self.decl_active(DeclId(i as u32))).collect();
-        let report = crate::cost::compute(&crate::cost::View::new(self.prog, &self.decls, &active));
+        let report = crate::cost::compute(&crate::cost::View::new(self.prog, self.decls, self.active));
         let (worst, expected) = (report.worst, report.expected);
         for (bid, b) in budgets {
             let Some(Value::Qty(limit, Dim::MONEY_RATE)) = field(&b, "limit") else {

@@ -98,6 +98,9 @@ declare_codes! {
     STATE_BACKEND = "E0610", "state backend call failed";
     RELEASE_WRITE = "E0611", "release cannot be written";
     STATE_STACK = "E0612", "state belongs to another stack";
+    PLAN_STALE = "E0640", "saved plan is stale";
+    PLAN_FOREIGN = "E0641", "saved plan belongs to another state";
+    PLAN_UNREADABLE = "E0642", "saved plan cannot be read";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

@@ -8,8 +8,9 @@
 //! serial and a new revision for each service whose model, images or serving config changed.
 //! The release folder is written whole into a temporary folder and renamed into place; a
 //! folder `<n>` left by an apply killed before its state write is replaced (it is not
-//! recorded), so a rerun converges. Until the resource graph lands the inventory holds one
-//! record per emitted file (`file:<path>`, engine `file`, its SHA-256) — see [`inventory`].
+//! recorded), so a rerun converges. The inventory recorded is the desired one
+//! ([`crate::plan::desired`]): every resource of the graph by address, and one `file:` record
+//! (its SHA-256) for each emitted file outside the graph — see [`inventory`].
 
 pub mod argocd;
 
@@ -34,6 +35,11 @@ pub struct Input<'a> {
     /// The stack's root file; releases go in `.aistack/releases/` beside it.
     pub root: &'a Path,
     pub lock_timeout: Duration,
+    /// The desired inventory ([`crate::plan::desired`]): the resource graph's resources and
+    /// the emitted files outside it.
+    pub desired: &'a BTreeMap<String, Resource>,
+    /// A saved plan to apply exactly: refused if stale ([`crate::plan::check_fresh`]).
+    pub plan: Option<&'a crate::plan::Plan>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,9 +62,18 @@ pub fn origins(a: &Analysis) -> BTreeMap<String, (String, u32)> {
 
 /// Takes the lock, renders and records the release, releases the lock.
 pub fn apply(input: &Input, backend: &dyn Backend) -> Result<Outcome, OpError> {
+    if let Some(plan) = input.plan {
+        // Before any mutating call (the lock is one): a stale plan changes nothing.
+        let snap = backend.read()?;
+        crate::plan::check_fresh(plan, snap.doc.as_ref(), &backend.location(), input.desired)?;
+    }
     let guard = lock::acquire(backend, "apply", input.lock_timeout)?;
     hold_for_tests();
     let snap = backend.read()?;
+    if let Some(plan) = input.plan {
+        // Again under the lock: another apply may have won the race since the first read.
+        crate::plan::check_fresh(plan, snap.doc.as_ref(), &backend.location(), input.desired)?;
+    }
     let mut state = match snap.doc {
         Some(d) if d.stack != input.stack.name => {
             return Err(other_stack(&backend.location(), &d.stack, &input.stack.name))
@@ -66,7 +81,7 @@ pub fn apply(input: &Input, backend: &dyn Backend) -> Result<Outcome, OpError> {
         Some(d) => d,
         None => StateDoc::new(&input.stack.name)?,
     };
-    let resources = inventory(input.artifacts, input.origins);
+    let resources = input.desired.clone();
     if !state.releases.is_empty() && resources == state.resources {
         return Ok(Outcome::NoChanges { serial: state.serial });
     }
@@ -103,8 +118,8 @@ fn other_stack(location: &str, found: &str, ours: &str) -> OpError {
 }
 
 /// One record per emitted file: address `file:<path>`, engine and type `file`, attributes
-/// path, SHA-256, size and the declarations it came from; origin its first declaration. A
-/// placeholder until the resource graph gives addresses like `service.chat/rollout`.
+/// path, SHA-256, size and the declarations it came from; origin its first declaration. Used
+/// for the files the resource graph does not describe (serving configs, templates).
 pub fn inventory(artifacts: &[Artifact], origins: &BTreeMap<String, (String, u32)>) -> BTreeMap<String, Resource> {
     let none = BTreeSet::new();
     artifacts

@@ -91,8 +91,8 @@ pub struct Outcome {
 /// The checked stack as the rules read it: evaluated records only, never evaluation.
 pub struct StackView<'a> {
     pub prog: &'a Program,
-    decls: &'a [DeclInst],
-    active: &'a [bool],
+    pub(crate) decls: &'a [DeclInst],
+    pub(crate) active: &'a [bool],
     diags: Vec<Diagnostic>,
     /// The stack's first `policy` declaration, if any.
     pub policy: Option<(DeclId, Rc<Record>)>,
