@@ -175,12 +175,17 @@ struct Actual {
 
 /// Checks one section; returns a report of mismatches (empty when it passes).
 pub fn run_section(file_name: &str, s: &Section) -> String {
+    run_section_with(file_name, s, check::policy::Options::default())
+}
+
+/// [`run_section`] with the policy rules `opts` selects (`--policy`).
+pub fn run_section_with(file_name: &str, s: &Section, opts: check::policy::Options) -> String {
     let root = PathBuf::from("/suite").join(file_name);
     let mut world = MemoryWorld::default().with(&root, s.source.clone());
     for (name, body) in &s.files {
         world = world.with(Path::new("/suite").join(name), body.clone());
     }
-    let analysis = check::check(&world, &root, &[]);
+    let analysis = check::check_with(&world, &root, &[], opts);
     let root_file = analysis.prog.module(analysis.prog.root).file;
     let mut actual = Vec::new();
     let mut report = String::new();

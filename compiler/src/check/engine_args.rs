@@ -1,9 +1,10 @@
 //! `engine_args = { … }` on services: extra vLLM arguments, checked against vLLM 0.33.0's own
 //! argument list ([`VLLM_ARGS`], a table transcribed from `../shared/schemas/vllm`).
 //!
-//! Takes: the checker after evaluation. Gives: E0425 for an argument vLLM does not have (with
-//! the nearest name), E0426 for a value of the wrong type or outside argparse's choices,
-//! E0427 for an argument the compiler sets from the stack's own fields, and E0428 for
+//! Takes: the evaluated stack ([`super::policy::StackView`]). Gives: E0425 for an argument
+//! vLLM does not have (with the nearest name), E0426 for a value of the wrong type or
+//! outside argparse's choices, E0427 for an argument the compiler sets from the stack's own
+//! fields, and E0428 for
 //! `engine_args` on an engine that reads no vLLM arguments (TGI, Triton's onnxruntime).
 //! Keys are written with underscores (`enable_prefix_caching`); the emitted
 //! `vllm.yaml` uses dashes, Triton's `model.json` the `EngineArgs` field (underscores).

@@ -2,8 +2,9 @@
 //! region, scaling from zero on a signal only pods export, a signal the service's engine does
 //! not export, and pools too small for their services' rollouts and pipelines.
 //!
-//! Takes: the checker after every declaration was evaluated. Gives: E0430–E0432, E0434 and
-//! W0406, located at the field that causes them, with the figures in the user's terms.
+//! Takes: the evaluated stack ([`super::policy::StackView`], read only). Gives: E0430–E0432,
+//! E0434 and W0406, located at the field that causes them, with the figures in the user's
+//! terms.
 
 use super::policy::StackView;
 use super::rules::{field, range, ref_of, span, variant};

@@ -202,10 +202,12 @@ impl<'s> Renderer<'s> {
                 return 0;
             };
             let (line, col) = f.line_col(byte);
-            source.line(line - 1).map_or(0, |l| l.offset() + col - 1)
+            // The end of a file that ends in a line break is past ariadne's last line.
+            source.line(line - 1).map_or(source.len(), |l| l.offset() + col - 1)
         };
         let r = span.range();
-        (span.file, offset(r.start as u32)..offset(r.end as u32))
+        let start = offset(r.start as u32);
+        (span.file, start..offset(r.end as u32).max(start))
     }
 }
 
@@ -221,4 +223,22 @@ pub fn summary(diags: &[Diagnostic]) -> String {
         }
     };
     format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+
+    #[test]
+    fn a_span_to_the_end_of_a_file_ending_in_a_newline_renders() {
+        // The mutation test's input: an unterminated string runs to the end of the file.
+        let mut sources = SourceMap::default();
+        let text = "a = \"\"\" x\nb = 1\n";
+        let file = sources.add(SourceFile::new("t.ai-stack", text));
+        let d = Diagnostic::error("E0301", Span::new(file, 4..text.len()), "expected an engine, found string");
+        let out = render(&d, &sources, false);
+        assert!(out.contains("[E0301] Error: expected an engine, found string"), "{out}");
+        assert!(out.contains("t.ai-stack:1:5"), "{out}");
+    }
 }

@@ -338,7 +338,7 @@ pub fn gpu_budget(v: &mut StackView) {
     );
     v.error(
         Diagnostic::error("AIS113", v.decl_span(*first), msg)
-            .with_help("add `budget monthly { limit = $20,000/month }`: the checker then holds the worst case to it"),
+            .with_help("add `budget monthly { limit = $20_000/month }`: the checker then holds the worst case to it"),
     );
 }
 

@@ -16,6 +16,7 @@
 //! E0402 and `where` constraints E0401: the checker reports them while it evaluates.
 
 pub mod builtin;
+pub mod checkov;
 pub mod config;
 pub mod suppress;
 
