@@ -158,6 +158,14 @@ fn kill_9_during_state_writes_leaves_the_old_or_the_new_state() {
         last = serial;
     }
     println!("final serial {last}, {inside} rounds wrote");
+    // One write to the end removes the temporary files the killed writers left.
+    let done = aistack(&["state", "write-loop", state.to_str().expect("path"), "1"], &[]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let mut left: Vec<String> =
+        std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["state.json", "state.json.backup"]);
+    assert_eq!(read_json(&state)["serial"].as_u64(), Some(last + 1));
     assert!(last >= 50, "the writer barely ran ({last} writes in 200 rounds): the kills did not land during writes");
 }
 

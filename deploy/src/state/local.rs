@@ -4,7 +4,8 @@
 //! renamed over the target, and the folder is fsync'd; the previous state is first written the
 //! same way to `<state>.backup`. A reader (or a process killed at any instant) sees the old
 //! state or the new one, never a mix. The tag is the serial read; a write finding another
-//! serial on disk is E0605. The lock is created with `create_new` (O_EXCL), so exactly one
+//! serial on disk is E0605. Temporary files of killed writers are removed by the next write.
+//! The lock is created with `create_new` (O_EXCL), so exactly one
 //! process creates it.
 
 use super::backend::{Backend, Snapshot, Tag};
@@ -104,6 +105,7 @@ impl Backend for Local {
         if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io("create the folder of", e))?;
         }
+        self.remove_stale_temps();
         if let Some(text) = current {
             write_atomically(&self.backup_path(), text.as_bytes()).map_err(|e| self.io("back up", e))?;
         }
@@ -151,6 +153,25 @@ impl Backend for Local {
 }
 
 impl Local {
+    /// Temporary files (`.state.json.tmp.PID`, `.state.json.backup.tmp.PID`) of writers that
+    /// were killed: removed once that process is gone (by `/proc/PID`; elsewhere when older
+    /// than an hour).
+    fn remove_stale_temps(&self) {
+        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| Path::new("."));
+        let names: Vec<String> = [&self.path, &self.backup_path()]
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| format!(".{}.tmp.", n.to_string_lossy())))
+            .collect();
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let pid = names.iter().find_map(|n| file_name.strip_prefix(n.as_str())).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|pid| pid != std::process::id() && !alive(pid, &entry)) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// The holder of a lock that exists; a lock file still being written (created, not yet
     /// filled) is read again for up to 100 ms before it is reported as unknown.
     fn holder_or_unknown(&self) -> Result<LockInfo, OpError> {
@@ -171,6 +192,14 @@ impl Local {
             version: "unknown".into(),
         })
     }
+}
+
+fn alive(pid: u32, entry: &std::fs::DirEntry) -> bool {
+    if Path::new("/proc/self").exists() {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    age.is_none_or(|a| a < std::time::Duration::from_secs(3600))
 }
 
 /// Parses a lock record; `source` names it for the error.
@@ -229,4 +258,74 @@ pub fn write_loop(path: &Path, count: u64) -> Result<(), OpError> {
         i += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/deploy-unit")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch");
+        dir
+    }
+
+    #[test]
+    fn a_write_from_a_stale_read_is_refused_and_changes_nothing() {
+        let dir = scratch("conflict");
+        let a = Local::new(dir.join("state.json"));
+        let b = Local::new(dir.join("state.json"));
+        let mut doc = StateDoc::new("s").expect("doc");
+        doc.serial = 1;
+        a.write(&doc, &Tag(None)).expect("first write");
+        let seen_a = a.read().expect("read a");
+        let seen_b = b.read().expect("read b");
+        let mut next = doc.clone();
+        next.serial = 2;
+        a.write(&next, &seen_a.tag).expect("a writes");
+        let mut lost = doc.clone();
+        lost.serial = 2;
+        lost.stack = "b".into();
+        let err = b.write(&lost, &seen_b.tag).expect_err("b's update would be lost");
+        assert_eq!(err.code, codes::STATE_CONFLICT);
+        assert_eq!(a.read().expect("read").doc, Some(next), "a's state kept");
+        let err = b.write(&lost, &Tag(None)).expect_err("creating over an existing state");
+        assert_eq!(err.code, codes::STATE_CONFLICT);
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_released_on_drop() {
+        let dir = scratch("lock");
+        let a = Local::new(dir.join("state.json"));
+        {
+            let guard = lock::acquire(&a, "apply", std::time::Duration::ZERO).expect("free");
+            let err = lock::acquire(&a, "apply", std::time::Duration::from_millis(120)).err().expect("held");
+            assert_eq!(err.code, codes::STATE_LOCKED);
+            assert!(err.message.contains(&guard.info().id), "{}", err.message);
+            assert!(a.lock_path().exists());
+        }
+        assert!(!a.lock_path().exists(), "dropped guard releases");
+        let r = std::panic::catch_unwind(|| {
+            let _g = lock::acquire(&a, "apply", std::time::Duration::ZERO).expect("free");
+            panic!("boom");
+        });
+        assert!(r.is_err());
+        assert!(!a.lock_path().exists(), "released on panic");
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_by_the_next_write() {
+        let dir = scratch("temps");
+        let a = Local::new(dir.join("state.json"));
+        // pid 0 is never a user process.
+        std::fs::write(dir.join(".state.json.tmp.0"), "partial").expect("temp");
+        std::fs::write(dir.join(".state.json.backup.tmp.0"), "partial").expect("temp");
+        let doc = StateDoc::new("s").expect("doc");
+        a.write(&doc, &Tag(None)).expect("write");
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("state.json")], "{left:?}");
+    }
 }
