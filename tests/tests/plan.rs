@@ -142,13 +142,13 @@ fn plan_apply_plan_is_clean_and_edits_show_by_attribute() {
     assert_eq!(created.len(), first["changes"].as_array().map_or(0, Vec::len), "only creates");
     assert_eq!(first["summary"]["create"].as_u64(), Some(created.len() as u64));
     let addrs = addresses(&created);
-    for want in ["storage.models/bucket", "storage.models/bucket_versioning", "service.chat/rollout"] {
+    for want in ["storage.models/bucket", "storage.models/bucket_versioning", "service.chat/deployment"] {
         assert!(addrs.iter().any(|a| a == want), "{want} missing from {addrs:?}");
     }
-    let rollout = created.iter().find(|c| c["address"] == "service.chat/rollout").expect("rollout");
+    let rollout = created.iter().find(|c| c["address"] == "service.chat/deployment").expect("rollout");
     assert_eq!(rollout["origin"]["decl"], "service.chat");
     assert_eq!(rollout["origin"]["line"], 33, "the line of `service chat`");
-    assert_eq!(rollout["type"], "argoproj.io/v1alpha1 Rollout");
+    assert_eq!(rollout["type"], "apps/v1 Deployment");
 
     let applied = aistack(&["apply", f]);
     assert!(applied.status.success(), "apply: {}", text(&applied.stderr));
@@ -162,7 +162,7 @@ fn plan_apply_plan_is_clean_and_edits_show_by_attribute() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(edited["serial"], 1);
     let updates = changes(&edited, "update");
-    let rollout = updates.iter().find(|c| c["address"] == "service.chat/rollout").expect("rollout updated");
+    let rollout = updates.iter().find(|c| c["address"] == "service.chat/deployment").expect("rollout updated");
     let replicas = rollout["attrs"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["path"] == "spec.replicas"))
@@ -187,8 +187,10 @@ fn plan_apply_plan_is_clean_and_edits_show_by_attribute() {
     std::fs::write(&file, &no_service[..cut]).expect("stack");
     let (gone, _) = plan_json(&file, &[]);
     let deleted = addresses(&changes(&gone, "delete"));
-    assert!(deleted.iter().any(|a| a == "service.chat/rollout"), "{deleted:?}");
-    assert!(deleted.iter().all(|a| a.starts_with("service.chat/") || a.contains("chat")), "{deleted:?}");
+    assert!(deleted.iter().any(|a| a == "service.chat/deployment"), "{deleted:?}");
+    assert!(deleted.iter().all(|a| !a.starts_with("storage.") && !a.starts_with("gpu_pool.")), "{deleted:?}");
+    // The secret's plumbing goes with its only user.
+    assert!(deleted.iter().any(|a| a == "stack/secretsmanager_secret.hf_token"), "{deleted:?}");
 }
 
 #[test]

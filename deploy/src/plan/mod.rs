@@ -165,8 +165,13 @@ pub fn desired(
         };
         out.insert(rec.address.clone(), rec);
     }
+    // The files' origins as the graph gives them (relative to the root file's folder).
+    let by_decl: BTreeMap<String, Origin> = out.values().map(|r| (r.origin.decl.clone(), r.origin.clone())).collect();
     let files = crate::apply::inventory(artifacts, origins);
-    for (addr, rec) in files {
+    for (addr, mut rec) in files {
+        if let Some(o) = by_decl.get(&rec.origin.decl) {
+            rec.origin = o.clone();
+        }
         let path = rec.name.as_str();
         let in_graph = path.starts_with("terraform/") || path.starts_with("kubernetes/");
         if !in_graph && path != "manifest.json" {
