@@ -12,8 +12,9 @@
 //! emitters write them) or, once [`crate::graph`] has resolved it, by address ([`Expr::Ref`]);
 //! data sources, variables and locals by name. [`Expr::Raw`] is left only for what is not a
 //! reference: type constraints (`map(string)`), provider aliases (`aws.us_east_1`),
-//! `each.value`, attribute paths in `ignore_changes` and two conditions
-//! (`var.x == null ? 0 : 1`, the account precondition).
+//! `each.value`, attribute paths in `ignore_changes`, one index (`values(var.subnets)[0]`)
+//! and two conditions (`var.x == null ? 0 : 1`, the account precondition on
+//! `data.aws_caller_identity`).
 
 use crate::graph::{Address, Ref};
 use serde::{Deserialize, Serialize};

@@ -9,8 +9,8 @@
 //! rely on ([`kube`]: the namespace first, ServiceAccounts, ConfigMaps, Secrets' stores and
 //! analyses before the objects that name them). The graph also keeps how the resources are
 //! laid out in files ([`TerraformFile`], [`KubernetesFile`]), so the HCL and YAML writers
-//! render `terraform/` and `kubernetes/` from it. It serialises to JSON ([`serde`]) in a fixed
-//! order and renders as DOT ([`ResourceGraph::to_dot`]).
+//! render `terraform/` and `kubernetes/` from it. It serialises to JSON in a fixed
+//! order (resources by address, then edges and files) and renders as DOT ([`ResourceGraph::to_dot`]).
 //!
 //! Addresses are the declaration's address as the checker prints it (`service.chat`,
 //! `storage.obs.audit_logs`, `service.embed["us-east-1"]`; `stack` for the stack's own
@@ -225,8 +225,7 @@ pub fn build_with_diags(stack: &ir::Stack, options: &Options) -> (ResourceGraph,
 
 /// What the graph needs to know of each declaration, by full address.
 pub(crate) struct Decls {
-    stack: String,
-    stack_name: String,
+    stack: ir::Meta,
     by_addr: BTreeMap<String, ir::Meta>,
 }
 
@@ -248,21 +247,18 @@ impl Decls {
         let stack = s.meta();
         let mut by_addr: BTreeMap<String, ir::Meta> =
             metas.into_iter().map(|m| (m.full_address(), m.clone())).collect();
-        let stack_addr = stack.full_address();
-        by_addr.insert(stack_addr.clone(), stack);
-        Decls { stack: stack_addr, stack_name: s.name.clone(), by_addr }
+        by_addr.insert(stack.full_address(), stack.clone());
+        Decls { stack, by_addr }
     }
 
     /// The declaration `addr` names, or the stack's own when it names none.
     fn owner(&self, addr: Option<&String>) -> &ir::Meta {
-        addr.and_then(|a| self.by_addr.get(a))
-            .or_else(|| self.by_addr.get(&self.stack))
-            .unwrap_or_else(|| unreachable!("the stack is always in its table"))
+        addr.and_then(|a| self.by_addr.get(a)).unwrap_or(&self.stack)
     }
 
     /// `stack` for the stack, else the full address.
     fn prefix(&self, m: &ir::Meta) -> String {
-        if m.kind == "stack" && m.address == self.stack_name {
+        if m.kind == "stack" && m.address == self.stack.address {
             "stack".into()
         } else {
             m.full_address()

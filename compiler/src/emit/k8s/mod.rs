@@ -161,14 +161,6 @@ pub fn objects(stack: &Stack, diags: &mut Vec<Diagnostic>) -> Vec<Obj> {
     objs
 }
 
-/// `kubernetes/*.yaml` through the resource graph (Kubernetes only).
-pub fn emit(stack: &Stack, out: &mut Vec<Artifact>, diags: &mut Vec<Diagnostic>) {
-    let options = crate::graph::Options { terraform: false, kubernetes: true };
-    let (g, d) = crate::graph::build_with_diags(stack, &options);
-    diags.extend(d);
-    render(&g, out);
-}
-
 /// Writes one YAML file per Kubernetes resource of the graph, and the `kustomization.yaml`.
 pub fn render(g: &crate::graph::ResourceGraph, out: &mut Vec<Artifact>) {
     let mut files: Vec<String> = Vec::new();

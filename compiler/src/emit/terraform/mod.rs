@@ -31,7 +31,6 @@ mod waf;
 
 use super::hcl;
 use super::Artifact;
-use crate::diag::Diagnostic;
 use crate::ir;
 use ctx::Ctx;
 pub use ctx::{TfFile, HOME_KEY};
@@ -107,12 +106,6 @@ pub fn files(stack: &ir::Stack) -> Vec<TfFile> {
     files
 }
 
-/// `terraform/*.tf` through the resource graph (Terraform only).
-pub fn emit(stack: &ir::Stack, out: &mut Vec<Artifact>, _diags: &mut Vec<Diagnostic>) {
-    let options = crate::graph::Options { terraform: true, kubernetes: false };
-    render(&crate::graph::build(stack, &options), out);
-}
-
 #[cfg(test)]
 mod tests {
     use super::bucket::{Bucket, Lifecycle, Name, Skips, Sse};
@@ -125,7 +118,8 @@ mod tests {
         let analysis = crate::check::check(&world, Path::new("/t/main.ai-stack"), &[]);
         assert!(!analysis.has_errors(), "{:#?}", analysis.diags);
         let mut out = Vec::new();
-        emit(&ir::lower(&analysis), &mut out, &mut Vec::new());
+        let options = crate::graph::Options { terraform: true, kubernetes: false };
+        render(&crate::graph::build(&ir::lower(&analysis), &options), &mut out);
         out
     }
 
