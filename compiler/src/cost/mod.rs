@@ -5,7 +5,7 @@
 //! rules run, or from an [`Analysis`](crate::check::Analysis) by [`of_analysis`]). Gives: a
 //! [`CostReport`]: one [`Line`] per priced declaration (GPU pools, storage by tier and size,
 //! CDN egress and replication transfer at the stated traffic assumptions, backups), each with
-//! its expected and worst-case monthly cost in dollars and the arithmetic behind both; the
+//! its expected and worst-case monthly cost in dollars (to the cent) and the arithmetic behind both; the
 //! totals against every budget; and [`recommend`]ations.
 //!
 //! Expected: every range at its minimum, a pool at the larger of its `nodes.min` and the nodes
@@ -41,7 +41,7 @@ pub struct Price {
 /// A monthly cost and the arithmetic that gives it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Figure {
-    /// Dollars per month (unrounded; renderers round to the cent).
+    /// Dollars per month, rounded to the cent.
     pub monthly: f64,
     /// `2 × $55.04/h × 730 h`.
     pub basis: String,
@@ -136,6 +136,11 @@ pub fn compute(v: &View) -> CostReport {
     lines.extend(storage_lines(v, &cat));
     lines.extend(cdn_lines(v, &cat));
     lines.extend(dr_lines(v, &cat));
+    // Each line is rounded to the cent, so the totals are the sums of the lines as shown.
+    for l in &mut lines {
+        l.expected.monthly = (l.expected.monthly * 100.0).round() / 100.0;
+        l.worst.monthly = (l.worst.monthly * 100.0).round() / 100.0;
+    }
     let expected = lines.iter().map(|l| l.expected.monthly).sum();
     let worst = lines.iter().map(|l| l.worst.monthly).sum();
     let budgets = budget_lines(v, expected, worst);
@@ -151,14 +156,20 @@ pub fn compute(v: &View) -> CostReport {
     CostReport { assumptions, lines, expected, worst, budgets, recommendations }
 }
 
+/// A price with up to six decimals, trailing zeros trimmed: `10.49264`, `0.00099`.
+pub fn exact(x: f64) -> String {
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// `$55.04/h`.
 pub fn per_hour(dollars: f64) -> String {
-    format!("${}/h", trim_float(dollars))
+    format!("${}/h", exact(dollars))
 }
 
 /// `$0.023`: a unit price with all its digits.
 pub fn unit_price(dollars: f64) -> String {
-    format!("${}", trim_float(dollars))
+    format!("${}", exact(dollars))
 }
 
 fn gb(bytes: f64) -> String {

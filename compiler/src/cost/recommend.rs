@@ -217,6 +217,8 @@ fn spot(cat: &Catalog, l: &Line) -> Option<Recommendation> {
     if p.capacity != "on_demand" || p.nodes_min > 0.0 || cat.spot_discount <= 0.0 {
         return None;
     }
+    let offer = cat.offer(&p.gpu, p.gpus_per_node)?;
+    let (expected, worst) = (offer.monthly(p.nodes_expected), offer.monthly(p.nodes_max));
     let pct = trim_float(cat.spot_discount * 100.0);
     Some(Recommendation {
         kind: "spot".into(),
@@ -224,13 +226,13 @@ fn spot(cat: &Catalog, l: &Line) -> Option<Recommendation> {
         message: format!(
             "pool `{}` scales to zero, so spot is allowed (only pools that never scale to zero must stay on demand): at a {pct}% spot discount it saves {}/month at its maximum",
             l.address,
-            money(l.worst.monthly * cat.spot_discount)
+            money(worst * cat.spot_discount)
         ),
         figures: vec![
-            format!("{} × {pct}% (worst case), {} × {pct}% (expected)", money(l.worst.monthly), money(l.expected.monthly)),
+            format!("{} × {pct}% (worst case), {} × {pct}% (expected)", money(worst), money(expected)),
             format!("spot discount: {}", cat.spot_source),
         ],
-        saving_expected: l.expected.monthly * cat.spot_discount,
-        saving_worst: l.worst.monthly * cat.spot_discount,
+        saving_expected: expected * cat.spot_discount,
+        saving_worst: worst * cat.spot_discount,
     })
 }

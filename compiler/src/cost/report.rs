@@ -394,9 +394,9 @@ pub fn compare_text(base: &CostReport, head: &CostReport, markdown: bool) -> Str
         }
     }
     for b in &head.budgets {
+        let name = if markdown { format!("`{}`", cell(&b.address)) } else { b.address.clone() };
         out.push_str(&format!(
-            "\nbudget `{}`: {}/month; worst case {} ({}): {}\n",
-            cell(&b.address),
+            "\nbudget {name}: {}/month; worst case {} ({}): {}\n",
             money(b.limit),
             money(head.worst),
             pct(b.worst_share),
