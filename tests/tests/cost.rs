@@ -271,3 +271,27 @@ fn terraform_part_of_rag_agrees_with_a_price_list_computation() {
         .iter()
         .any(|f| f.path.starts_with("terraform/") && String::from_utf8_lossy(&f.bytes).contains("aws_eks_node_group")));
 }
+
+/// A `for` key with a line break, a pipe and an escape character keeps every table row on
+/// one line, and reaches the terminal only as visible stand-ins.
+#[test]
+fn hostile_keys_keep_the_tables_whole() {
+    let src = "stack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n\
+               gpu_pool p for k in [\"a\\nb|c\u{1b}[31m\"] {\n  gpu = L4\n  gpus_per_node = 1\n  nodes = 1..2\n}\n\
+               budget b { limit = $10_000/month }\n";
+    let world = aistack::world::MemoryWorld::default().with("/p/main.ai-stack", src);
+    let a = check::check(&world, Path::new("/p/main.ai-stack"), &[]);
+    assert!(!a.has_errors(), "{:?}", a.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    let r = cost::of_analysis(&a);
+    assert_eq!(r.lines.len(), 1);
+    let md = report::render(&r, None, report::Format::Markdown, "main.ai-stack");
+    let row = md.lines().find(|l| l.starts_with("| gpu_pool")).expect("the pool's row");
+    assert!(row.contains("a\\nb\\|c␛[31m") && row.ends_with("| $587.50 | $1,175.01 |"), "{row}");
+    let table = report::render(&r, None, report::Format::Table, "main.ai-stack");
+    assert!(!table.contains('\u{1b}'), "{table}");
+    let row = table.lines().find(|l| l.starts_with("gpu_pool")).expect("the pool's row");
+    assert!(row.trim_end().ends_with("$1,175.01"), "{row}");
+    let json = report::render(&r, None, report::Format::Json, "main.ai-stack");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["lines"][0]["address"], "p[\"a\nb|c\u{1b}[31m\"]");
+}
