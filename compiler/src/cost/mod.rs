@@ -5,7 +5,7 @@
 //! rules run, or from an [`Analysis`](crate::check::Analysis) by [`of_analysis`]). Gives: a
 //! [`CostReport`]: one [`Line`] per priced declaration (GPU pools, storage by tier and size,
 //! CDN egress and replication transfer at the stated traffic assumptions, backups), each with
-//! its expected and worst-case monthly cost in dollars (to the cent) and the arithmetic behind both; the
+//! its expected and worst-case monthly cost in dollars and the arithmetic behind both; the
 //! totals against every budget; and [`recommend`]ations.
 //!
 //! Expected: every range at its minimum, a pool at the larger of its `nodes.min` and the nodes
@@ -20,9 +20,9 @@ pub mod recommend;
 pub mod report;
 
 use crate::check::rules::HOURS_PER_MONTH;
-use crate::check::value::{format_money, format_size, trim_float, Record};
+use crate::check::value::{format_money, format_size, trim_float, DeclId, Record};
 use crate::source::Span;
-use input::{int, qty, range, reference, refs, Item, GB, MS_PER_HOUR};
+use input::{int, qty, range, refs, Item, GB, MS_PER_HOUR};
 pub use input::{Catalog, View};
 use serde::Serialize;
 
@@ -41,7 +41,8 @@ pub struct Price {
 /// A monthly cost and the arithmetic that gives it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Figure {
-    /// Dollars per month, rounded to the cent.
+    /// Dollars per month, exact (renderers round to the cent; totals are exact sums, rounded
+    /// once, so a column of many rounded rows may differ from its total by their rounding).
     pub monthly: f64,
     /// `2 × $55.04/h × 730 h`.
     pub basis: String,
@@ -73,6 +74,9 @@ pub struct Line {
     pub address: String,
     #[serde(skip)]
     pub span: Span,
+    /// The declaration priced (the `dr` for replication and backup lines).
+    #[serde(skip)]
+    pub decl: DeclId,
     /// One line of description: `2..8 × g6e.xlarge (on demand)`.
     pub what: String,
     pub expected: Figure,
@@ -136,11 +140,6 @@ pub fn compute(v: &View) -> CostReport {
     lines.extend(storage_lines(v, &cat));
     lines.extend(cdn_lines(v, &cat));
     lines.extend(dr_lines(v, &cat));
-    // Each line is rounded to the cent, so the totals are the sums of the lines as shown.
-    for l in &mut lines {
-        l.expected.monthly = (l.expected.monthly * 100.0).round() / 100.0;
-        l.worst.monthly = (l.worst.monthly * 100.0).round() / 100.0;
-    }
     let expected = lines.iter().map(|l| l.expected.monthly).sum();
     let worst = lines.iter().map(|l| l.worst.monthly).sum();
     let budgets = budget_lines(v, expected, worst);
@@ -187,12 +186,7 @@ pub fn share(v: &View, pool: &Record) -> f64 {
 /// Nodes of `pool` that the minimum replicas of its services need.
 fn nodes_for_min_replicas(v: &View, pool: &Item) -> f64 {
     let per_node = int(&pool.rec, "gpus_per_node").unwrap_or(1).max(1) as f64 * share(v, &pool.rec);
-    let gpus: f64 = v
-        .of("service")
-        .filter(|s| reference(s.rec.get("pool")) == Some(pool.id))
-        .filter_map(|s| Some(range(&s.rec, "replicas")?.0 * int(&s.rec, "tensor_parallel")? as f64))
-        .sum();
-    (gpus / per_node).ceil()
+    (v.min_gpus.get(&pool.id).copied().unwrap_or(0.0) / per_node).ceil()
 }
 
 fn pool_lines(v: &View, cat: &Catalog) -> Vec<Line> {
@@ -232,6 +226,7 @@ fn pool_lines(v: &View, cat: &Catalog) -> Vec<Line> {
             kind: "gpu_pool".into(),
             address: p.address.clone(),
             span: p.span,
+            decl: p.id,
             what: format!("{} × {} ({capacity_note})", range_text(lo, hi), offer.instance),
             expected: Figure { monthly: offer.monthly(nodes) * (1.0 - discount), basis },
             worst: Figure { monthly: offer.monthly(hi), basis: format!("{} × {hourly} × 730 h", trim_float(hi)) },
@@ -319,6 +314,7 @@ fn storage_lines(v: &View, cat: &Catalog) -> Vec<Line> {
             kind: "storage".into(),
             address: s.address.clone(),
             span: s.span,
+            decl: s.id,
             what: format!("{tier} {backend} ({})", price.item),
             expected,
             worst,
@@ -340,6 +336,7 @@ fn cdn_lines(v: &View, cat: &Catalog) -> Vec<Line> {
                 kind: "cdn".into(),
                 address: c.address.clone(),
                 span: c.span,
+                decl: c.id,
                 what: format!("{} per month to the internet (assumed)", format_size(cat.cdn_egress)),
                 expected,
                 worst,
@@ -383,10 +380,11 @@ fn dr_lines(v: &View, cat: &Catalog) -> Vec<Line> {
     out
 }
 
-fn no_size(kind: &str, address: String, span: Span, what: String, prices: Vec<Price>) -> Line {
+fn no_size(kind: &str, address: String, dr: &Item, what: String, prices: Vec<Price>) -> Line {
     let (expected, worst) = flat(0.0, "size unknown".into());
     let notes = vec!["the store has no `size`: not priced (declare `size` to price it)".into()];
-    Line { kind: kind.into(), address, span, what, expected, worst, prices, notes, pool: None }
+    let (span, decl) = (dr.span, dr.id);
+    Line { kind: kind.into(), address, span, decl, what, expected, worst, prices, notes, pool: None }
 }
 
 fn replication_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclId, to: &str) -> Option<Line> {
@@ -397,7 +395,7 @@ fn replication_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::
     let address = format!("{} → {}", dr.address, st.address);
     let what = format!("`{}` replicated to {to}", st.address);
     let prices = vec![transfer.clone(), rtc.clone(), stored.clone()];
-    let Some(bytes) = size else { return Some(no_size("replication", address, dr.span, what, prices)) };
+    let Some(bytes) = size else { return Some(no_size("replication", address, dr, what, prices)) };
     let churn = bytes * cat.churn;
     let monthly = churn / GB * (transfer.dollars + rtc.dollars) + bytes / GB * stored.dollars;
     let basis = format!(
@@ -413,7 +411,8 @@ fn replication_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::
         format!("{}% of the store written per month ({})", trim_float(cat.churn * 100.0), cat.assumptions_from),
         "the replica is priced at the source region's storage price".into(),
     ];
-    Some(Line { kind: "replication".into(), address, span: dr.span, what, expected, worst, prices, notes, pool: None })
+    let (span, decl) = (dr.span, dr.id);
+    Some(Line { kind: "replication".into(), address, span, decl, what, expected, worst, prices, notes, pool: None })
 }
 
 fn backup_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclId, retain: f64) -> Option<Line> {
@@ -423,7 +422,7 @@ fn backup_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclI
     let months = retain / MS_PER_HOUR / HOURS_PER_MONTH;
     let what = format!("backups of `{}` kept {}", st.address, crate::check::value::format_duration(retain));
     let prices = vec![price.clone()];
-    let Some(bytes) = size else { return Some(no_size("backup", address, dr.span, what, prices)) };
+    let Some(bytes) = size else { return Some(no_size("backup", address, dr, what, prices)) };
     // One full copy plus the changes written over the retention window.
     let stored = bytes * (1.0 + cat.churn * months);
     let basis = format!(
@@ -435,7 +434,8 @@ fn backup_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclI
     );
     let (expected, worst) = flat(stored / GB * price.dollars, basis);
     let notes = vec!["a full copy plus incremental changes at the churn assumption".into()];
-    Some(Line { kind: "backup".into(), address, span: dr.span, what, expected, worst, prices, notes, pool: None })
+    let (span, decl) = (dr.span, dr.id);
+    Some(Line { kind: "backup".into(), address, span, decl, what, expected, worst, prices, notes, pool: None })
 }
 
 fn budget_lines(v: &View, expected: f64, worst: f64) -> Vec<BudgetLine> {

@@ -176,8 +176,8 @@ fn service(v: &View, cat: &Catalog, svc: &Item) -> Vec<Recommendation> {
 /// A pool whose minimum keeps more nodes up than its services' minimum replicas need.
 fn idle(v: &View, cat: &Catalog, l: &Line) -> Option<Recommendation> {
     let p = l.pool.as_ref()?;
-    let item = v.of("gpu_pool").find(|i| i.address == l.address)?;
-    if v.of("pipeline").any(|j| reference(j.rec.get("pool")) == Some(item.id)) {
+    let item = v.get(l.decl)?;
+    if v.job_pools.contains(&item.id) {
         return None; // jobs take the nodes between services' needs
     }
     let busy = super::nodes_for_min_replicas(v, item);

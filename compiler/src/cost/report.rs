@@ -305,7 +305,7 @@ pub fn compare(base: &CostReport, head: &CostReport) -> Vec<Change> {
             }
         })
         .collect();
-    let new: Vec<(String, String)> = head.lines.iter().map(key).collect();
+    let new: std::collections::HashSet<(String, String)> = head.lines.iter().map(key).collect();
     for l in base.lines.iter().filter(|l| !new.contains(&key(l))) {
         out.push(Change {
             kind: l.kind.clone(),
