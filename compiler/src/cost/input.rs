@@ -13,6 +13,7 @@ use crate::check::load::Program;
 use crate::check::types::Dim;
 use crate::check::value::{DeclId, Record, Value};
 use crate::source::Span;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// AWS bills a GB as 2^30 bytes.
@@ -31,10 +32,16 @@ pub struct Item {
     pub rec: Rc<Record>,
 }
 
-/// The active declarations of a stack, by kind, in load order.
+/// The active declarations of a stack, by kind, in load order, with the figures several
+/// lines need computed once (so a stack of 20,000 `for` instances stays linear).
 pub struct View<'a> {
     pub prog: &'a Program,
     pub items: Vec<Item>,
+    by_id: HashMap<DeclId, usize>,
+    /// GPUs the services of each pool take at their minimum replicas.
+    pub min_gpus: HashMap<DeclId, f64>,
+    /// Pools that a pipeline runs on.
+    pub job_pools: HashSet<DeclId>,
 }
 
 impl<'a> View<'a> {
@@ -55,8 +62,25 @@ impl<'a> View<'a> {
                 })
             })
             .filter(|it| prog.std_schema(&it.kind).is_some_and(|s| Some(s) == decls[it.id.0 as usize].kind))
-            .collect();
-        View { prog, items }
+            .collect::<Vec<Item>>();
+        let by_id = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
+        let mut min_gpus: HashMap<DeclId, f64> = HashMap::new();
+        let mut job_pools = HashSet::new();
+        for it in &items {
+            let Some(pool) = reference(it.rec.get("pool")) else { continue };
+            match it.kind.as_str() {
+                "service" => {
+                    if let (Some((lo, _)), Some(tp)) = (range(&it.rec, "replicas"), int(&it.rec, "tensor_parallel")) {
+                        *min_gpus.entry(pool).or_default() += lo * tp as f64;
+                    }
+                }
+                "pipeline" => {
+                    job_pools.insert(pool);
+                }
+                _ => {}
+            }
+        }
+        View { prog, items, by_id, min_gpus, job_pools }
     }
 
     pub fn of<'v>(&'v self, kind: &'v str) -> impl Iterator<Item = &'v Item> + 'v {
@@ -64,7 +88,7 @@ impl<'a> View<'a> {
     }
 
     pub fn get(&self, id: DeclId) -> Option<&Item> {
-        self.items.iter().find(|i| i.id == id)
+        self.items.get(*self.by_id.get(&id)?)
     }
 
     /// The variant name of an enum value, and its payload.

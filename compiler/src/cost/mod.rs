@@ -20,9 +20,9 @@ pub mod recommend;
 pub mod report;
 
 use crate::check::rules::HOURS_PER_MONTH;
-use crate::check::value::{format_money, format_size, trim_float, Record};
+use crate::check::value::{format_money, format_size, trim_float, DeclId, Record};
 use crate::source::Span;
-use input::{int, qty, range, reference, refs, Item, GB, MS_PER_HOUR};
+use input::{int, qty, range, refs, Item, GB, MS_PER_HOUR};
 pub use input::{Catalog, View};
 use serde::Serialize;
 
@@ -41,7 +41,8 @@ pub struct Price {
 /// A monthly cost and the arithmetic that gives it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Figure {
-    /// Dollars per month (unrounded; renderers round to the cent).
+    /// Dollars per month, exact (renderers round to the cent; totals are exact sums, rounded
+    /// once, so a column of many rounded rows may differ from its total by their rounding).
     pub monthly: f64,
     /// `2 × $55.04/h × 730 h`.
     pub basis: String,
@@ -73,6 +74,9 @@ pub struct Line {
     pub address: String,
     #[serde(skip)]
     pub span: Span,
+    /// The declaration priced (the `dr` for replication and backup lines).
+    #[serde(skip)]
+    pub decl: DeclId,
     /// One line of description: `2..8 × g6e.xlarge (on demand)`.
     pub what: String,
     pub expected: Figure,
@@ -151,14 +155,20 @@ pub fn compute(v: &View) -> CostReport {
     CostReport { assumptions, lines, expected, worst, budgets, recommendations }
 }
 
+/// A price with up to six decimals, trailing zeros trimmed: `10.49264`, `0.00099`.
+pub fn exact(x: f64) -> String {
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// `$55.04/h`.
 pub fn per_hour(dollars: f64) -> String {
-    format!("${}/h", trim_float(dollars))
+    format!("${}/h", exact(dollars))
 }
 
 /// `$0.023`: a unit price with all its digits.
 pub fn unit_price(dollars: f64) -> String {
-    format!("${}", trim_float(dollars))
+    format!("${}", exact(dollars))
 }
 
 fn gb(bytes: f64) -> String {
@@ -176,12 +186,7 @@ pub fn share(v: &View, pool: &Record) -> f64 {
 /// Nodes of `pool` that the minimum replicas of its services need.
 fn nodes_for_min_replicas(v: &View, pool: &Item) -> f64 {
     let per_node = int(&pool.rec, "gpus_per_node").unwrap_or(1).max(1) as f64 * share(v, &pool.rec);
-    let gpus: f64 = v
-        .of("service")
-        .filter(|s| reference(s.rec.get("pool")) == Some(pool.id))
-        .filter_map(|s| Some(range(&s.rec, "replicas")?.0 * int(&s.rec, "tensor_parallel")? as f64))
-        .sum();
-    (gpus / per_node).ceil()
+    (v.min_gpus.get(&pool.id).copied().unwrap_or(0.0) / per_node).ceil()
 }
 
 fn pool_lines(v: &View, cat: &Catalog) -> Vec<Line> {
@@ -221,6 +226,7 @@ fn pool_lines(v: &View, cat: &Catalog) -> Vec<Line> {
             kind: "gpu_pool".into(),
             address: p.address.clone(),
             span: p.span,
+            decl: p.id,
             what: format!("{} × {} ({capacity_note})", range_text(lo, hi), offer.instance),
             expected: Figure { monthly: offer.monthly(nodes) * (1.0 - discount), basis },
             worst: Figure { monthly: offer.monthly(hi), basis: format!("{} × {hourly} × 730 h", trim_float(hi)) },
@@ -308,6 +314,7 @@ fn storage_lines(v: &View, cat: &Catalog) -> Vec<Line> {
             kind: "storage".into(),
             address: s.address.clone(),
             span: s.span,
+            decl: s.id,
             what: format!("{tier} {backend} ({})", price.item),
             expected,
             worst,
@@ -329,6 +336,7 @@ fn cdn_lines(v: &View, cat: &Catalog) -> Vec<Line> {
                 kind: "cdn".into(),
                 address: c.address.clone(),
                 span: c.span,
+                decl: c.id,
                 what: format!("{} per month to the internet (assumed)", format_size(cat.cdn_egress)),
                 expected,
                 worst,
@@ -372,10 +380,11 @@ fn dr_lines(v: &View, cat: &Catalog) -> Vec<Line> {
     out
 }
 
-fn no_size(kind: &str, address: String, span: Span, what: String, prices: Vec<Price>) -> Line {
+fn no_size(kind: &str, address: String, dr: &Item, what: String, prices: Vec<Price>) -> Line {
     let (expected, worst) = flat(0.0, "size unknown".into());
     let notes = vec!["the store has no `size`: not priced (declare `size` to price it)".into()];
-    Line { kind: kind.into(), address, span, what, expected, worst, prices, notes, pool: None }
+    let (span, decl) = (dr.span, dr.id);
+    Line { kind: kind.into(), address, span, decl, what, expected, worst, prices, notes, pool: None }
 }
 
 fn replication_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclId, to: &str) -> Option<Line> {
@@ -386,7 +395,7 @@ fn replication_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::
     let address = format!("{} → {}", dr.address, st.address);
     let what = format!("`{}` replicated to {to}", st.address);
     let prices = vec![transfer.clone(), rtc.clone(), stored.clone()];
-    let Some(bytes) = size else { return Some(no_size("replication", address, dr.span, what, prices)) };
+    let Some(bytes) = size else { return Some(no_size("replication", address, dr, what, prices)) };
     let churn = bytes * cat.churn;
     let monthly = churn / GB * (transfer.dollars + rtc.dollars) + bytes / GB * stored.dollars;
     let basis = format!(
@@ -402,7 +411,8 @@ fn replication_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::
         format!("{}% of the store written per month ({})", trim_float(cat.churn * 100.0), cat.assumptions_from),
         "the replica is priced at the source region's storage price".into(),
     ];
-    Some(Line { kind: "replication".into(), address, span: dr.span, what, expected, worst, prices, notes, pool: None })
+    let (span, decl) = (dr.span, dr.id);
+    Some(Line { kind: "replication".into(), address, span, decl, what, expected, worst, prices, notes, pool: None })
 }
 
 fn backup_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclId, retain: f64) -> Option<Line> {
@@ -412,7 +422,7 @@ fn backup_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclI
     let months = retain / MS_PER_HOUR / HOURS_PER_MONTH;
     let what = format!("backups of `{}` kept {}", st.address, crate::check::value::format_duration(retain));
     let prices = vec![price.clone()];
-    let Some(bytes) = size else { return Some(no_size("backup", address, dr.span, what, prices)) };
+    let Some(bytes) = size else { return Some(no_size("backup", address, dr, what, prices)) };
     // One full copy plus the changes written over the retention window.
     let stored = bytes * (1.0 + cat.churn * months);
     let basis = format!(
@@ -424,7 +434,8 @@ fn backup_line(v: &View, cat: &Catalog, dr: &Item, t: crate::check::value::DeclI
     );
     let (expected, worst) = flat(stored / GB * price.dollars, basis);
     let notes = vec!["a full copy plus incremental changes at the churn assumption".into()];
-    Some(Line { kind: "backup".into(), address, span: dr.span, what, expected, worst, prices, notes, pool: None })
+    let (span, decl) = (dr.span, dr.id);
+    Some(Line { kind: "backup".into(), address, span, decl, what, expected, worst, prices, notes, pool: None })
 }
 
 fn budget_lines(v: &View, expected: f64, worst: f64) -> Vec<BudgetLine> {

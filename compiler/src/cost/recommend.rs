@@ -176,8 +176,8 @@ fn service(v: &View, cat: &Catalog, svc: &Item) -> Vec<Recommendation> {
 /// A pool whose minimum keeps more nodes up than its services' minimum replicas need.
 fn idle(v: &View, cat: &Catalog, l: &Line) -> Option<Recommendation> {
     let p = l.pool.as_ref()?;
-    let item = v.of("gpu_pool").find(|i| i.address == l.address)?;
-    if v.of("pipeline").any(|j| reference(j.rec.get("pool")) == Some(item.id)) {
+    let item = v.get(l.decl)?;
+    if v.job_pools.contains(&item.id) {
         return None; // jobs take the nodes between services' needs
     }
     let busy = super::nodes_for_min_replicas(v, item);
@@ -217,6 +217,8 @@ fn spot(cat: &Catalog, l: &Line) -> Option<Recommendation> {
     if p.capacity != "on_demand" || p.nodes_min > 0.0 || cat.spot_discount <= 0.0 {
         return None;
     }
+    let offer = cat.offer(&p.gpu, p.gpus_per_node)?;
+    let (expected, worst) = (offer.monthly(p.nodes_expected), offer.monthly(p.nodes_max));
     let pct = trim_float(cat.spot_discount * 100.0);
     Some(Recommendation {
         kind: "spot".into(),
@@ -224,13 +226,13 @@ fn spot(cat: &Catalog, l: &Line) -> Option<Recommendation> {
         message: format!(
             "pool `{}` scales to zero, so spot is allowed (only pools that never scale to zero must stay on demand): at a {pct}% spot discount it saves {}/month at its maximum",
             l.address,
-            money(l.worst.monthly * cat.spot_discount)
+            money(worst * cat.spot_discount)
         ),
         figures: vec![
-            format!("{} × {pct}% (worst case), {} × {pct}% (expected)", money(l.worst.monthly), money(l.expected.monthly)),
+            format!("{} × {pct}% (worst case), {} × {pct}% (expected)", money(worst), money(expected)),
             format!("spot discount: {}", cat.spot_source),
         ],
-        saving_expected: l.expected.monthly * cat.spot_discount,
-        saving_worst: l.worst.monthly * cat.spot_discount,
+        saving_expected: expected * cat.spot_discount,
+        saving_worst: worst * cat.spot_discount,
     })
 }

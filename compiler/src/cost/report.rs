@@ -2,8 +2,9 @@
 //! documented in `docs/cost.md`) and Markdown ready to post as a pull-request comment; and
 //! the comparison of two reports ([`compare`], schema `aistack.cost-compare/1`).
 //!
-//! Takes: reports from [`super::compute`]. Gives: strings. Money is rounded to the cent here
-//! and only here; unit prices keep every digit the catalog gives.
+//! Takes: reports from [`super::compute`]. Gives: strings (control characters from the input
+//! made visible, as in diagnostics). Money is shown to the cent; unit prices keep every digit
+//! the catalog gives.
 
 use super::{money, unit_price, CostReport, Line};
 use crate::check::value::trim_float;
@@ -20,7 +21,12 @@ fn pct(share: f64) -> String {
 
 /// `gpu_pool l40s`.
 fn label(l: &Line) -> String {
-    format!("{} {}", l.kind, l.address)
+    one_line(&format!("{} {}", l.kind, l.address))
+}
+
+/// Text for one row of a table: a line break from the input (a `for` key) shown as `\n`.
+fn one_line(s: &str) -> String {
+    s.replace('\n', "\\n").replace('\r', "\\r")
 }
 
 /// One budget's status: `within (91% of $12,000)` or `OVER by $1,234.56`.
@@ -37,7 +43,7 @@ pub fn table(r: &CostReport) -> String {
     let mut rows: Vec<[String; 4]> =
         vec![["declaration".into(), "what".into(), "expected/month".into(), "worst case/month".into()]];
     for l in &r.lines {
-        rows.push([label(l), l.what.clone(), money(l.expected.monthly), money(l.worst.monthly)]);
+        rows.push([label(l), one_line(&l.what), money(l.expected.monthly), money(l.worst.monthly)]);
     }
     rows.push(["total".into(), String::new(), money(r.expected), money(r.worst)]);
     let width = |i: usize| rows.iter().map(|row| row[i].chars().count()).max().unwrap_or(0);
@@ -62,7 +68,7 @@ pub fn table(r: &CostReport) -> String {
     for b in &r.budgets {
         out.push_str(&format!(
             "budget {}: {}/month; expected {} ({}), worst case {} ({}): {}\n",
-            b.address,
+            one_line(&b.address),
             money(b.limit),
             money(r.expected),
             pct(b.expected_share),
@@ -74,9 +80,9 @@ pub fn table(r: &CostReport) -> String {
     if !r.recommendations.is_empty() {
         out.push_str("\nrecommendations:\n");
         for rec in &r.recommendations {
-            out.push_str(&format!("- {}\n", rec.message));
+            out.push_str(&format!("- {}\n", one_line(&rec.message)));
             for f in &rec.figures {
-                out.push_str(&format!("    {f}\n"));
+                out.push_str(&format!("    {}\n", one_line(f)));
             }
         }
     }
@@ -178,7 +184,7 @@ pub fn json(r: &CostReport) -> Value {
 
 /// A Markdown table cell: no pipes or line breaks from the input.
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ")
+    one_line(&s.replace('\\', "\\\\").replace('|', "\\|"))
 }
 
 /// The report as Markdown for a pull-request comment: the table, totals, budgets,
@@ -299,7 +305,7 @@ pub fn compare(base: &CostReport, head: &CostReport) -> Vec<Change> {
             }
         })
         .collect();
-    let new: Vec<(String, String)> = head.lines.iter().map(key).collect();
+    let new: std::collections::HashSet<(String, String)> = head.lines.iter().map(key).collect();
     for l in base.lines.iter().filter(|l| !new.contains(&key(l))) {
         out.push(Change {
             kind: l.kind.clone(),
@@ -394,9 +400,9 @@ pub fn compare_text(base: &CostReport, head: &CostReport, markdown: bool) -> Str
         }
     }
     for b in &head.budgets {
+        let name = if markdown { format!("`{}`", cell(&b.address)) } else { one_line(&b.address) };
         out.push_str(&format!(
-            "\nbudget `{}`: {}/month; worst case {} ({}): {}\n",
-            cell(&b.address),
+            "\nbudget {name}: {}/month; worst case {} ({}): {}\n",
             money(b.limit),
             money(head.worst),
             pct(b.worst_share),
@@ -418,14 +424,20 @@ pub enum Format {
 /// `base`.
 pub fn render(head: &CostReport, base: Option<&CostReport>, format: Format, title: &str) -> String {
     let pretty = |v: Value| serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
-    match (format, base) {
+    let text = match (format, base) {
         (Format::Json, Some(b)) => pretty(compare_json(b, head)),
         (Format::Json, None) => pretty(json(head)),
         (Format::Markdown, Some(b)) => compare_text(b, head, true),
         (Format::Markdown, None) => markdown(head, title),
         (Format::Table, Some(b)) => compare_text(b, head, false),
         (Format::Table, None) => table(head),
+    };
+    if format == Format::Json {
+        return text; // serde escapes control characters
     }
+    // Control characters from the input (a `for` key, a product name) are shown as visible
+    // stand-ins, as the diagnostics show them, never sent to the terminal.
+    text.lines().map(|l| crate::diag::render::clean(l).into_owned() + "\n").collect()
 }
 
 /// Whether the worst case exceeds any budget (`aistack cost` then exits 1).
