@@ -141,9 +141,65 @@ pub fn apply(file: &Path, state_loc: Option<&str>, lock_timeout: Duration, param
         lock_timeout,
         desired: &prepared.desired,
         plan: plan.as_ref(),
+        rollback: None,
     };
     match aistack_deploy::apply::apply(&input, backend.as_ref()) {
         Ok(outcome) => {
+            print_outcome(&outcome, &backend.location());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `aistack rollback SERVICE [FILE] [--to N]`: a new release in which the service is back at
+/// revision N (default: the one before its newest), recorded in its history.
+pub fn rollback(
+    service: &str,
+    file: &Path,
+    to: Option<u64>,
+    state_loc: Option<&str>,
+    lock_timeout: Duration,
+) -> ExitCode {
+    let mut prepared = match prepare(file, &[]) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let backend = match open(state_loc, Some(&prepared.root)) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let target = backend.read().and_then(|snap| {
+        let doc = snap.doc.ok_or_else(|| {
+            OpError::new(aistack::diag::codes::ROLLBACK_TARGET, format!("no state at {}", backend.location()))
+                .with_help("apply the stack first; rollback returns to a recorded revision")
+        })?;
+        aistack_deploy::apply::rollback::target(&doc, &prepared.root, service, to)
+    });
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = aistack_deploy::apply::rollback::overlay(&target, &mut prepared.artifacts, &mut prepared.desired) {
+        return fail(&e);
+    }
+    let input = aistack_deploy::apply::Input {
+        stack: &prepared.stack,
+        artifacts: &prepared.artifacts,
+        origins: &prepared.origins,
+        root: &prepared.root,
+        lock_timeout,
+        desired: &prepared.desired,
+        plan: None,
+        rollback: Some(&target),
+    };
+    match aistack_deploy::apply::apply(&input, backend.as_ref()) {
+        Ok(outcome) => {
+            let m = &target.revision.model;
+            println!(
+                "{}: back to revision {} (model {} version {}, release {})",
+                target.service, target.revision.n, m.address, m.version, target.revision.release
+            );
             print_outcome(&outcome, &backend.location());
             ExitCode::SUCCESS
         }

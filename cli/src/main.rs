@@ -9,8 +9,8 @@
 //! files that manifest lists; DIR must never hold the stack's own sources. Temporary folders
 //! that a killed build left beside DIR are removed by the next build.
 
-mod graph_cmd;
 mod deploy;
+mod graph_cmd;
 
 use aistack::check::{self, Analysis};
 use aistack::diag::{self, codes, render};
@@ -154,6 +154,23 @@ enum Command {
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
     },
+    /// Return a service to an earlier revision (model version, image digests, serving config).
+    Rollback {
+        /// The service: `chat` or `service.chat`.
+        service: String,
+        /// The root `.ai-stack` file.
+        #[arg(default_value = "main.ai-stack")]
+        file: PathBuf,
+        /// The revision to return to (default: the one before the newest).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Where the state lives: a path or s3://BUCKET/KEY (default `.aistack/state.json` beside FILE).
+        #[arg(long)]
+        state: Option<String>,
+        /// How long to wait for the state lock (0, 500ms, 30s, 5m); default 0: fail at once.
+        #[arg(long, default_value = "0", value_parser = deploy::parse_timeout)]
+        lock_timeout: std::time::Duration,
+    },
     /// Inspect the recorded state.
     State {
         #[command(subcommand)]
@@ -250,6 +267,9 @@ fn run() -> ExitCode {
         }
         Command::Apply { file, state, lock_timeout, params } => {
             deploy::apply(&file, state.as_deref(), lock_timeout, &params)
+        }
+        Command::Rollback { service, file, to, state, lock_timeout } => {
+            deploy::rollback(&service, &file, to, state.as_deref(), lock_timeout)
         }
         Command::State { command } => deploy::state_cmd(command),
         Command::ForceUnlock { id, file, state } => deploy::force_unlock(&id, file.as_deref(), state.as_deref()),

@@ -101,6 +101,7 @@ declare_codes! {
     PLAN_STALE = "E0640", "saved plan is stale";
     PLAN_FOREIGN = "E0641", "saved plan belongs to another state";
     PLAN_UNREADABLE = "E0642", "saved plan cannot be read";
+    ROLLBACK_TARGET = "E0643", "no revision to roll back to";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.

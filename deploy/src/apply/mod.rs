@@ -13,6 +13,7 @@
 //! (its SHA-256) for each emitted file outside the graph — see [`inventory`].
 
 pub mod argocd;
+pub mod rollback;
 
 use crate::error::OpError;
 use crate::state::doc::{self, ImageRef, ModelRef, Origin, Release, Resource, Revision, StateDoc};
@@ -40,6 +41,9 @@ pub struct Input<'a> {
     pub desired: &'a BTreeMap<String, Resource>,
     /// A saved plan to apply exactly: refused if stale ([`crate::plan::check_fresh`]).
     pub plan: Option<&'a crate::plan::Plan>,
+    /// A service returned to an earlier revision ([`rollback`]): its revision is recorded as
+    /// that one's content, not as what the stack now says.
+    pub rollback: Option<&'a rollback::Target>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,7 +184,10 @@ pub fn revision_of(stack: &ir::Stack, artifacts: &[Artifact], s: &ir::Service) -
 fn record_revisions(state: &mut StateDoc, input: &Input, release: u64, time: &str, who: &str) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     for s in &input.stack.services {
-        let mut rev = revision_of(input.stack, input.artifacts, s);
+        let mut rev = match input.rollback {
+            Some(t) if t.service == s.meta.full_address() => t.revision.clone(),
+            _ => revision_of(input.stack, input.artifacts, s),
+        };
         let history = state.services.entry(s.meta.full_address()).or_default();
         if history.revisions.last().is_some_and(|last| last.same_content(&rev)) {
             continue;
@@ -209,8 +216,9 @@ fn write_release(input: &Input, n: u64) -> Result<PathBuf, OpError> {
     let target = releases.join(n.to_string());
     let tmp = releases.join(format!(".{n}.tmp.{}", std::process::id()));
     let app = argocd::application(input.stack, n);
+    let inventory = rollback::inventory_artifact(input.desired);
     let result = (|| {
-        for a in input.artifacts.iter().chain(std::iter::once(&app)) {
+        for a in input.artifacts.iter().chain([&app, &inventory]) {
             let path = tmp.join(&a.path);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;

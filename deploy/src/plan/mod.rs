@@ -124,7 +124,10 @@ impl Plan {
         if plan.format_version != FORMAT_VERSION {
             return Err(OpError::new(
                 codes::PLAN_UNREADABLE,
-                format!("{source} is a plan of format {}; this aistack reads format {FORMAT_VERSION}", plan.format_version),
+                format!(
+                    "{source} is a plan of format {}; this aistack reads format {FORMAT_VERSION}",
+                    plan.format_version
+                ),
             )
             .with_help("make the plan again with this aistack"));
         }
@@ -350,7 +353,11 @@ fn forced_by(want: &Resource, have: &Resource, attrs: &[AttrChange]) -> Vec<Stri
     let fixed = forces_replacement(&want.kind);
     let mut out: Vec<String> = attrs
         .iter()
-        .filter(|a| fixed.iter().any(|f| a.path == *f || a.path.starts_with(&format!("{f}.")) || a.path.starts_with(&format!("{f}["))))
+        .filter(|a| {
+            fixed
+                .iter()
+                .any(|f| a.path == *f || a.path.starts_with(&format!("{f}.")) || a.path.starts_with(&format!("{f}[")))
+        })
         .map(|a| a.path.clone())
         .collect();
     out.dedup();
@@ -401,12 +408,7 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<AttrChange>) {
         }
         (Value::Array(x), Value::Array(y)) => {
             for i in 0..x.len().max(y.len()) {
-                walk(
-                    &format!("{path}[{i}]"),
-                    x.get(i).unwrap_or(&Value::Null),
-                    y.get(i).unwrap_or(&Value::Null),
-                    out,
-                );
+                walk(&format!("{path}[{i}]"), x.get(i).unwrap_or(&Value::Null), y.get(i).unwrap_or(&Value::Null), out);
             }
         }
         (Value::Null, Value::Object(y)) => {
@@ -451,7 +453,10 @@ pub fn check_fresh(
     if plan.serial != serial || (plan.lineage.is_none() && lineage.is_some()) {
         return Err(OpError::new(
             codes::PLAN_STALE,
-            format!("the plan is stale: it was made at serial {} of {location}, which is now at serial {serial}", plan.serial),
+            format!(
+                "the plan is stale: it was made at serial {} of {location}, which is now at serial {serial}",
+                plan.serial
+            ),
         )
         .with_help("someone applied since; make a new plan: `aistack plan FILE --out PLAN`"));
     }
