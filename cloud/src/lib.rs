@@ -5,6 +5,8 @@
 //! the SDK calls the deploy crate makes, each returning plain data, so callers need no async
 //! runtime of their own.
 
+pub mod objects;
+
 use std::future::Future;
 
 /// Runs one SDK future to completion on a single-threaded runtime owned by the call.

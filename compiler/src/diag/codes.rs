@@ -1,6 +1,7 @@
 //! The registry of diagnostic codes: each stable code, its one-line title and its long form
 //! (`codes/<CODE>.md`, printed by `aistack explain`). Codes by stage: E01xx syntax, E02xx names
-//! and modules, E03xx types and units, E04xx domain rules and policy, W04xx warnings.
+//! and modules, E03xx types and units, E04xx domain rules and policy, W04xx warnings, E05xx output, E06xx
+//! operations (preflight: images and artifacts, E0620–E0639).
 
 macro_rules! declare_codes {
     ($($name:ident = $code:literal, $title:literal;)*) => {
@@ -80,6 +81,14 @@ declare_codes! {
     ENGINE_SIGNAL = "E0432", "signal the service's engine does not export";
     TRAINING_DOES_NOT_FIT = "E0433", "training job does not fit its GPUs";
     TRAINING_DEFAULT_MAY_NOT_FIT = "W0420", "training job does not fit its GPUs with the default method";
+    IMAGE_REFERENCE = "E0620", "malformed image reference";
+    IMAGE_NOT_FOUND = "E0621", "image not found in its registry";
+    REGISTRY_AUTH = "E0622", "registry needs credentials for the image";
+    REGISTRY_UNREACHABLE = "E0623", "registry unreachable, or its answer unusable";
+    ARTIFACT_MISSING = "E0624", "model or data set artifact missing";
+    ARTIFACT_DIGEST = "E0625", "artifact does not match its digest";
+    ARTIFACT_FILES = "E0626", "artifact's files differ from its manifest";
+    ARTIFACT_UNREADABLE = "E0627", "artifact store cannot be read";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.
