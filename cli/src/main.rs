@@ -109,6 +109,30 @@ enum Command {
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
     },
+    /// Check what only a live look shows: each model's and data set's artifact against its
+    /// digest, and each image tag resolved to the digest its registry serves.
+    Preflight {
+        /// The root `.ai-stack` file.
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Set a param: --param NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Read storage NAME from a local folder instead of its backend (repeatable).
+        #[arg(long = "store", value_name = "NAME=DIR")]
+        stores: Vec<String>,
+        /// Do not ask registries for image digests.
+        #[arg(long)]
+        no_images: bool,
+        /// Do not check model and data set artifacts.
+        #[arg(long)]
+        no_artifacts: bool,
+        /// Read every object again instead of using `.aistack/preflight-cache.json`.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Print the long explanation of a diagnostic code, e.g. `aistack explain E0403`.
     Explain {
         /// A code such as E0403; without one, list every code.
@@ -251,6 +275,10 @@ fn run() -> ExitCode {
         Command::Explain { code } => explain(code.as_deref()),
         Command::Cost { file, format, output, compare, params } => {
             cost(&file, compare.as_deref(), format, output.as_deref(), &params)
+        }
+        Command::Preflight { file, json, params, stores, no_images, no_artifacts, no_cache } => {
+            let flags = PreflightFlags { json, images: !no_images, artifacts: !no_artifacts, cache: !no_cache };
+            preflight(&file, &params, &stores, flags)
         }
         Command::Lsp => aistack_lsp::run_stdio(),
         Command::Plan { file, state, format, json, out, detailed_exitcode, diff, params } => {
@@ -666,4 +694,105 @@ fn explain(code: Option<&str>) -> ExitCode {
             }
         }
     }
+}
+
+// ---- `aistack preflight` (self-contained; the lead wires `aistack_deploy::preflight` into plan) ----
+
+struct PreflightFlags {
+    json: bool,
+    images: bool,
+    artifacts: bool,
+    cache: bool,
+}
+
+/// Checks the stack, then runs the preflight checks: exit 0 all passed, 1 errors (in the stack
+/// or found by preflight), 2 usage or I/O failure.
+fn preflight(file: &Path, params: &[String], stores: &[String], flags: PreflightFlags) -> ExitCode {
+    let parsed = parse_params(params).and_then(|p| Ok((p, parse_stores(stores)?)));
+    let (params, local_stores) = match parsed {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(world) = read_root(file) else { return ExitCode::from(2) };
+    let analysis = check::check(&world, file, &params);
+    let format = if flags.json { Format::Json } else { Format::Human };
+    if analysis.has_errors() {
+        report(&analysis, format, std::io::stdout().is_terminal());
+        return ExitCode::from(1);
+    }
+    let opts = aistack_deploy::preflight::Options {
+        images: flags.images,
+        artifacts: flags.artifacts,
+        local_stores,
+        cache: flags.cache.then(|| aistack_deploy::preflight::default_cache(&world.path)),
+        ..Default::default()
+    };
+    let result = aistack_deploy::preflight::run(&analysis, &opts);
+    if flags.json {
+        let v = result.to_json(&analysis.prog.sources);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print_preflight(file, &analysis, &result);
+    }
+    if result.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `--store NAME=DIR` pairs.
+fn parse_stores(raw: &[String]) -> Result<std::collections::BTreeMap<String, PathBuf>, String> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_string(), PathBuf::from(v))),
+            _ => Err(format!("--store takes NAME=DIR, got `{p}`")),
+        })
+        .collect()
+}
+
+fn print_preflight(file: &Path, a: &Analysis, r: &aistack_deploy::preflight::Report) {
+    let mut out = std::io::stdout().lock();
+    let mut renderer = render::Renderer::new(&a.prog.sources, std::io::stdout().is_terminal());
+    for d in &r.diags {
+        let _ = write!(out, "{}", renderer.render(d));
+    }
+    for i in &r.images {
+        let _ = writeln!(out, "image {}: {} is {}", i.declaration, render::clean(&i.image.to_string()), i.digest);
+    }
+    for v in &r.artifacts {
+        let f = &v.verified;
+        let what = match &f.digest {
+            Some(d) => format!("matches {d}"),
+            None => "exists (no digest pinned)".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "artifact {}: {} {what} ({} files, {} bytes, {} read)",
+            v.declaration,
+            render::clean(&f.location),
+            f.files,
+            f.bytes,
+            f.hashed_bytes
+        );
+    }
+    for s in &r.skipped {
+        let _ = writeln!(out, "skipped {}: {}", s.declaration, s.reason);
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    let verdict = if r.has_errors() { "failed" } else { "ok" };
+    let errors = r.diags.iter().filter(|d| d.is_error()).count();
+    let _ = writeln!(
+        out,
+        "{}: preflight {verdict}, {} images resolved, {} artifacts verified, {} skipped, {errors} errors",
+        shown(file),
+        r.images.len(),
+        r.artifacts.len(),
+        r.skipped.len()
+    );
 }

@@ -8,6 +8,8 @@
 
 pub mod s3;
 
+pub mod objects;
+
 use std::future::Future;
 
 /// Runs one SDK future to completion on a single-threaded runtime owned by the call.

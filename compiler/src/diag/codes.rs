@@ -102,6 +102,14 @@ declare_codes! {
     PLAN_FOREIGN = "E0641", "saved plan belongs to another state";
     PLAN_UNREADABLE = "E0642", "saved plan cannot be read";
     ROLLBACK_TARGET = "E0643", "no revision to roll back to";
+    IMAGE_REFERENCE = "E0620", "malformed image reference";
+    IMAGE_NOT_FOUND = "E0621", "image not found in its registry";
+    REGISTRY_AUTH = "E0622", "registry needs credentials for the image";
+    REGISTRY_UNREACHABLE = "E0623", "registry unreachable, or its answer unusable";
+    ARTIFACT_MISSING = "E0624", "model or data set artifact missing";
+    ARTIFACT_DIGEST = "E0625", "artifact does not match its digest";
+    ARTIFACT_FILES = "E0626", "artifact's files differ from its manifest";
+    ARTIFACT_UNREADABLE = "E0627", "artifact store cannot be read";
 }
 
 /// The entry for `code` (case-insensitive), if it exists.
