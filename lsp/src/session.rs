@@ -517,3 +517,29 @@ pub fn offset(text: &str, pos: Position) -> u32 {
     }
     line_end as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Shift;
+
+    #[test]
+    fn shift_maps_offsets_around_one_edit() {
+        let old = "a = 1\nb = 2\nc = 3\n";
+        let new = "a = 1\nb = 20\n\nc = 3\n";
+        let s = Shift::between(old, new);
+        assert_eq!(&old[s.start as usize..s.old_end as usize], "");
+        assert_eq!(&new[s.start as usize..s.new_end as usize], "0\n");
+        let c_new = new.find('c').expect("c") as u32;
+        assert_eq!(s.to_old(c_new), old.find('c').map(|i| i as u32));
+        assert_eq!(s.to_new(old.find('c').expect("c") as u32), c_new);
+        assert_eq!(s.to_old(2), Some(2));
+        assert_eq!(s.to_old(s.start + 1), None, "inside the inserted text");
+        assert_eq!(
+            Shift::between(old, old),
+            Shift { start: old.len() as u32, old_end: old.len() as u32, new_end: old.len() as u32 }
+        );
+        // multi-byte characters are never split
+        let s = Shift::between("x = \"é\"", "x = \"è\"");
+        assert!("x = \"é\"".is_char_boundary(s.start as usize) && "x = \"è\"".is_char_boundary(s.new_end as usize));
+    }
+}
