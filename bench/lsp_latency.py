@@ -115,7 +115,7 @@ def main():
             c.request("textDocument/hover", pos)
             res["hover_after_edit"].append(time.perf_counter() - t0)
             # type a space at the end of the target line, then complete there
-            typed = lines[:]
+            typed = edited.split("\n")
             typed[target] = typed[target] + " "
             c.send("textDocument/didChange", {"textDocument": {"uri": uri, "version": 3000 + i},
                                               "contentChanges": [{"text": "\n".join(typed)}]}, request=False)

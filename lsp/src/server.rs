@@ -107,7 +107,14 @@ impl Backend {
 
     /// Checks the stack of `uri` and publishes the diagnostics of every user file in it.
     async fn publish(&self, uri: Uri) {
-        let Some((ws, _)) = self.workspace(&uri).await else { return };
+        let Some(path) = path_of(&uri) else { return };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let session = self.session.clone();
+        let early: session::Early = Box::new(move |ws| {
+            let _ = tx.send(ws);
+        });
+        tokio::task::spawn_blocking(move || session.analysis_early(&path, early));
+        let Ok(ws) = rx.await else { return };
         let mut per_file: HashMap<Uri, Vec<Diagnostic>> = HashMap::new();
         for (id, f) in ws.prog.sources.iter() {
             if !f.name.starts_with('<') {
@@ -157,22 +164,22 @@ impl Backend {
             let version = path_of(&u).and_then(|p| self.session.version(&p));
             self.client.publish_diagnostics(u, diags, version).await;
         }
-        // The index serves hover, definition and references: build it now, off the request path.
-        tokio::task::spawn_blocking(move || {
-            ws.index();
-        });
     }
 
     /// Publishes after `DEBOUNCE` unless another edit came in the meantime. The names-only
-    /// analysis of the new text starts at once, off the request path: its parses are reused by
-    /// the check and by requests that cannot use an older analysis.
+    /// analysis of the new text and its index are made at once, off the request path: its
+    /// parses are reused by the check, and it serves requests that cannot use an older analysis.
     fn publish_later(&self, uri: Uri) {
         let generation = self.session.generation();
         if let Some(path) = path_of(&uri) {
             let session = self.session.clone();
             tokio::task::spawn_blocking(move || {
                 if session.generation() == generation {
-                    session.names(&path);
+                    if let Some(ws) = session.names(&path) {
+                        session.names_worker.run(move || {
+                            ws.index();
+                        });
+                    }
                 }
             });
         }

@@ -38,6 +38,9 @@ impl World for Overlay {
     }
 }
 
+/// Called with a checked analysis as soon as its check ends.
+pub type Early = Box<dyn FnOnce(Arc<Workspace>) + Send>;
+
 /// An analysis with what it was made from.
 #[derive(Clone)]
 pub struct Snap {
@@ -66,6 +69,9 @@ pub struct Session {
     names_busy: Mutex<()>,
     /// Held while a check runs: one at a time, and a waiting one may find its result made.
     check_busy: Mutex<()>,
+    /// Where checks, and names-only analyses and their indexes, run.
+    checks: Worker,
+    pub names_worker: Worker,
     pub stdlib_dir: Option<PathBuf>,
     /// `AISTACK_LSP_TIMING` set: how long each analysis took is written to stderr.
     timing: bool,
@@ -73,6 +79,54 @@ pub struct Session {
 
 /// Stack for analysis threads, as the CLI's (the checker recurses along the input's nesting).
 const STACK_BYTES: usize = 256 << 20;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A long-lived thread with the CLI's stack size that runs analyses one after another. Two of
+/// them (checks, names-only analyses) instead of a thread per analysis keep the allocator's
+/// per-thread arenas few: with a new thread each time the server's peak memory was three
+/// times its live data.
+pub struct Worker {
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+}
+
+impl Worker {
+    fn new() -> Worker {
+        Worker { jobs: Mutex::new(None) }
+    }
+
+    /// Runs `f` on the worker thread (started on first use) and waits for its result; `None`
+    /// if the thread cannot be started or `f` panicked.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(r.ok());
+        });
+        {
+            let mut jobs = self.jobs.lock().ok()?;
+            let job = match jobs.as_ref() {
+                Some(j) => j.send(job).err().map(|e| e.0),
+                None => Some(job),
+            };
+            if let Some(job) = job {
+                let (jtx, jrx) = std::sync::mpsc::channel::<Job>();
+                std::thread::Builder::new()
+                    .name("aistack-analysis".into())
+                    .stack_size(STACK_BYTES)
+                    .spawn(move || {
+                        while let Ok(j) = jrx.recv() {
+                            j();
+                        }
+                    })
+                    .ok()?;
+                jtx.send(job).ok()?;
+                *jobs = Some(jtx);
+            }
+        }
+        rx.recv().ok()?
+    }
+}
 
 impl Default for Session {
     fn default() -> Session {
@@ -158,6 +212,8 @@ impl Session {
             versions: Mutex::new(HashMap::new()),
             names_busy: Mutex::new(()),
             check_busy: Mutex::new(()),
+            checks: Worker::new(),
+            names_worker: Worker::new(),
             stdlib_dir: write_stdlib(),
             timing: std::env::var_os("AISTACK_LSP_TIMING").is_some(),
         }
@@ -217,13 +273,20 @@ impl Session {
 
     /// The checked analysis of the stack `path` belongs to, made now if the last one is stale.
     pub fn analysis(&self, path: &Path) -> Option<Arc<Workspace>> {
-        self.analysis_of(&self.root_of(path), true)
+        self.analysis_of(&self.root_of(path), true, None)
+    }
+
+    /// As [`Session::analysis`], handing the analysis to `early` as soon as the check ends:
+    /// its index is built after that, before the analysis serves requests (which meanwhile
+    /// use the older one where [`Session::view`] can).
+    pub fn analysis_early(&self, path: &Path, early: Early) -> Option<Arc<Workspace>> {
+        self.analysis_of(&self.root_of(path), true, Some(early))
     }
 
     /// An analysis for a request while the user types: the checked one when it is current,
     /// else a names-only one (load, no evaluation), made now if there is none current.
     pub fn names(&self, path: &Path) -> Option<Arc<Workspace>> {
-        self.analysis_of(&self.root_of(path), false)
+        self.analysis_of(&self.root_of(path), false, None)
     }
 
     fn current(&self, root: &Path, full: bool) -> Option<Arc<Workspace>> {
@@ -234,14 +297,20 @@ impl Session {
         fresh(&a.checked).or_else(|| if full { None } else { fresh(&a.names) })
     }
 
-    fn analysis_of(&self, root: &Path, full: bool) -> Option<Arc<Workspace>> {
+    fn analysis_of(&self, root: &Path, full: bool, early: Option<Early>) -> Option<Arc<Workspace>> {
+        let done = |ws: Arc<Workspace>, early: Option<Early>| {
+            if let Some(f) = early {
+                f(ws.clone());
+            }
+            Some(ws)
+        };
         if let Some(ws) = self.current(root, full) {
-            return Some(ws);
+            return done(ws, early);
         }
         // Concurrent requests for the same analysis make it once.
         let _busy = if full { self.check_busy.lock().ok()? } else { self.names_busy.lock().ok()? };
         if let Some(ws) = self.current(root, full) {
-            return Some(ws);
+            return done(ws, early);
         }
         let (generation, overlay) = {
             let o = self.overlay.lock().ok()?;
@@ -250,24 +319,32 @@ impl Session {
         let docs = overlay.docs.clone();
         let r = root.to_path_buf();
         let started = Instant::now();
-        let ws = std::thread::Builder::new()
-            .name("aistack-analysis".into())
-            .stack_size(STACK_BYTES)
-            .spawn(move || if full { ide::analyze(&overlay, &r, &[]) } else { ide::analyze_names(&overlay, &r) })
-            .ok()?
-            .join()
-            .ok()?;
+        let worker = if full { &self.checks } else { &self.names_worker };
+        let ws = worker.run(move || {
+            if !full {
+                return Arc::new(ide::analyze_names(&overlay, &r));
+            }
+            let ws = Arc::new(ide::analyze(&overlay, &r, &[]));
+            if let Some(f) = early {
+                f(ws.clone());
+            }
+            ws.index();
+            ws
+        })?;
         if self.timing {
             let what = if full { "check" } else { "names" };
             eprintln!("aistack-lsp: {what} analysis of {} in {:.1?}", root.display(), started.elapsed());
         }
-        let ws = Arc::new(ws);
         let snap = Snap { generation, docs, ws: ws.clone() };
         let mut cache = self.analyses.lock().ok()?;
         let entry = cache.entry(root.to_path_buf()).or_default();
         let slot = if full { &mut entry.checked } else { &mut entry.names };
         if slot.as_ref().is_none_or(|s| s.generation <= generation) {
             *slot = Some(snap);
+        }
+        // A names-only analysis no newer than the checked one is of no more use.
+        if entry.checked.as_ref().zip(entry.names.as_ref()).is_some_and(|(c, n)| n.generation <= c.generation) {
+            entry.names = None;
         }
         Some(ws)
     }
@@ -294,9 +371,18 @@ impl Session {
                 reusable(&snap, &docs, path, file, &current.text, offset, completion)
             };
             if let Some(shift) = shift {
+                if self.timing {
+                    eprintln!(
+                        "aistack-lsp: answered from the analysis of generation {} (now {generation})",
+                        snap.generation
+                    );
+                }
                 let at = shift.to_old(offset)?;
                 return Some(View { ws: snap.ws, file, offset: at, shift, current });
             }
+        }
+        if self.timing {
+            eprintln!("aistack-lsp: no analysis to reuse at generation {generation}");
         }
         let ws = self.names(path)?;
         let file = self.file_id(&ws, path)?;
@@ -327,7 +413,8 @@ impl Session {
 
 /// Whether `snap` still answers for a cursor at `offset` of `path`, whose text is now
 /// `text`: every other open buffer is as it read it, and the one edit of this file lies inside
-/// a declaration's body (or is blank and between items), changes no brace, bracket,
+/// a declaration's body (or is blank and between items, or is inside one line of a comment
+/// that is not a doc comment), changes no brace, bracket,
 /// parenthesis, quote or comment, and is not on the cursor's line (for completion: does not
 /// surround the cursor). Such an edit changes no name the analysis
 /// defines, and the cursor's own line reads the same, so completion, hover and definition
@@ -358,11 +445,18 @@ fn reusable(
     let (line_start, line_end) = line_around(text, offset);
     let on_cursor_line = shift.start <= line_end && shift.new_end >= line_start;
     let place = ide::edit_place(&snap.ws, file, shift.start, shift.old_end);
-    let allowed = match place {
-        ide::EditPlace::Body => true,
-        ide::EditPlace::Between => blank(removed) && blank(added),
-        ide::EditPlace::Other => false,
-    };
+    let in_comment =
+        !removed.contains('\n')
+            && !added.contains('\n')
+            && snap.ws.prog.comments.get(&file).is_some_and(|cs| {
+                cs.iter().any(|c| c.doc.is_none() && c.start < shift.start && shift.old_end <= c.end)
+            });
+    let allowed = in_comment
+        || match place {
+            ide::EditPlace::Body => true,
+            ide::EditPlace::Between => blank(removed) && blank(added),
+            ide::EditPlace::Other => false,
+        };
     let cursor_ok = if completion { shift.to_old(offset).is_some() } else { !on_cursor_line };
     (allowed && cursor_ok).then_some(shift)
 }
@@ -422,4 +516,30 @@ pub fn offset(text: &str, pos: Position) -> u32 {
         units += c.len_utf16() as u32;
     }
     line_end as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shift;
+
+    #[test]
+    fn shift_maps_offsets_around_one_edit() {
+        let old = "a = 1\nb = 2\nc = 3\n";
+        let new = "a = 1\nb = 20\n\nc = 3\n";
+        let s = Shift::between(old, new);
+        assert_eq!(&old[s.start as usize..s.old_end as usize], "");
+        assert_eq!(&new[s.start as usize..s.new_end as usize], "0\n");
+        let c_new = new.find('c').expect("c") as u32;
+        assert_eq!(s.to_old(c_new), old.find('c').map(|i| i as u32));
+        assert_eq!(s.to_new(old.find('c').expect("c") as u32), c_new);
+        assert_eq!(s.to_old(2), Some(2));
+        assert_eq!(s.to_old(s.start + 1), None, "inside the inserted text");
+        assert_eq!(
+            Shift::between(old, old),
+            Shift { start: old.len() as u32, old_end: old.len() as u32, new_end: old.len() as u32 }
+        );
+        // multi-byte characters are never split
+        let s = Shift::between("x = \"é\"", "x = \"è\"");
+        assert!("x = \"é\"".is_char_boundary(s.start as usize) && "x = \"è\"".is_char_boundary(s.new_end as usize));
+    }
 }

@@ -678,6 +678,57 @@ mod tests {
         holdable::<Workspace>();
     }
 
+    /// A world that hands out a parse cache, as the language server's does.
+    struct Cached(MemoryWorld, crate::check::load::ParseCache);
+    impl World for Cached {
+        fn read(&self, path: &Path) -> Result<String, String> {
+            self.0.read(path)
+        }
+        fn canonical(&self, path: &Path) -> Option<std::path::PathBuf> {
+            self.0.canonical(path)
+        }
+        fn parse_cache(&self) -> Option<&crate::check::load::ParseCache> {
+            Some(&self.1)
+        }
+    }
+
+    #[test]
+    fn unchanged_files_are_parsed_once_and_the_prelude_once_per_process() {
+        let src = "stack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n";
+        let world = Cached(MemoryWorld::default().with("/p/main.ai-stack", src), Default::default());
+        let a = analyze(&world, Path::new("/p/main.ai-stack"), &[]);
+        assert_eq!(world.1.stats(), (0, 1), "the user file is parsed, the prelude is not");
+        let b = analyze_names(&world, Path::new("/p/main.ai-stack"));
+        assert_eq!(world.1.stats(), (1, 1), "the second load reuses the parse");
+        assert_eq!(a.prog.sources.iter().count(), b.prog.sources.iter().count());
+        let first = crate::check::load::std_prelude();
+        assert!(std::sync::Arc::ptr_eq(&first[0], &crate::check::load::std_prelude()[0]));
+        // an edited text is parsed again
+        let world = Cached(MemoryWorld::default().with("/p/main.ai-stack", format!("{src}\n")), world.1);
+        analyze_names(&world, Path::new("/p/main.ai-stack"));
+        assert_eq!(world.1.stats(), (1, 2));
+    }
+
+    #[test]
+    fn types_are_recorded_per_span() {
+        let src = "stack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n\
+                   let big = 2 * 40GiB\n\
+                   storage b { tier = warm, backend = s3, bucket = \"b\", size = big }\n";
+        let world = MemoryWorld::default().with("/p/main.ai-stack", src);
+        let ws = analyze(&world, Path::new("/p/main.ai-stack"), &[]);
+        let file = ws.file("/p/main.ai-stack").expect("file");
+        let at = |needle: &str| src.find(needle).map(|i| i as u32).expect("needle");
+        let t = ws.type_at(file, at("* 40")).expect("the product has a type");
+        assert_eq!(ws.prog.types.display(&t.ty), "size");
+        assert_eq!(t.value.as_deref(), Some("80.0 GiB"));
+        assert_eq!((t.span.start, t.span.end), (at("2 *"), at("2 *") + 9));
+        // hovering the use of `big` shows the let and its value there
+        let h = hover(&ws, file, at("= big") + 3).expect("hover");
+        assert!(h.markdown.contains("let big") && h.markdown.contains("`80.0 GiB`"), "{}", h.markdown);
+        // a names-only analysis records none
+        assert!(analyze_names(&world, Path::new("/p/main.ai-stack")).types.is_empty());
+    }
+
     #[test]
     fn locals_and_fields_resolve() {
         let src = "stack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n\
