@@ -77,11 +77,15 @@ pub struct Prepared {
     pub artifacts: Vec<aistack::emit::Artifact>,
     pub origins: std::collections::BTreeMap<String, (String, u32)>,
     pub desired: std::collections::BTreeMap<String, aistack_deploy::state::doc::Resource>,
+    /// Images resolved by preflight and pinned in what is rendered.
+    pub images: Vec<aistack_deploy::plan::PinnedImage>,
 }
 
 /// Checks, lowers and emits FILE, and builds its resource graph; prints the diagnostics and
-/// gives the exit code when it has errors.
-pub fn prepare(file: &Path, params: &[String]) -> Result<Prepared, ExitCode> {
+/// gives the exit code when it has errors. With `preflight`, the model artifacts are checked
+/// against their digests and every image tag is resolved in its registry first (a failure is
+/// a located error), and the images are rendered pinned to the digests found.
+pub fn prepare(file: &Path, params: &[String], preflight: bool) -> Result<Prepared, ExitCode> {
     let params = super::parse_params(params).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -93,8 +97,34 @@ pub fn prepare(file: &Path, params: &[String]) -> Result<Prepared, ExitCode> {
         super::report(&analysis, super::Format::Human, color);
         return Err(ExitCode::from(1));
     }
+    let mut images = Vec::new();
+    if preflight {
+        let opts = aistack_deploy::preflight::Options {
+            cache: Some(aistack_deploy::preflight::default_cache(&world.path)),
+            ..Default::default()
+        };
+        let report = aistack_deploy::preflight::run(&analysis, &opts);
+        if report.has_errors() {
+            let mut renderer = aistack::diag::render::Renderer::new(&analysis.prog.sources, color);
+            for d in &report.diags {
+                eprint!("{}", renderer.render(d));
+            }
+            return Err(ExitCode::from(1));
+        }
+        images = report
+            .images
+            .iter()
+            .map(|i| aistack_deploy::plan::PinnedImage {
+                declaration: i.declaration.clone(),
+                written: i.written.clone(),
+                digest: i.digest.clone(),
+                pinned: i.pinned.clone(),
+            })
+            .collect();
+    }
     let identity = aistack::emit::identity(&world.path);
-    let stack = aistack::ir::lower(&analysis);
+    let mut stack = aistack::ir::lower(&analysis);
+    aistack_deploy::plan::pin_images(&mut stack, &images);
     let (artifacts, emit_diags) = aistack::emit::emit_with_identity(&stack, Some(&identity));
     analysis.diags.extend(emit_diags);
     if analysis.has_errors() {
@@ -104,11 +134,17 @@ pub fn prepare(file: &Path, params: &[String]) -> Result<Prepared, ExitCode> {
     let graph = aistack::graph::build(&stack, &aistack::graph::Options::default());
     let origins = aistack_deploy::apply::origins(&analysis);
     let desired = aistack_deploy::plan::desired(&graph, &artifacts, &stack, &origins);
-    Ok(Prepared { root: world.path.clone(), stack, artifacts, origins, desired })
+    Ok(Prepared { root: world.path.clone(), stack, artifacts, origins, desired, images })
 }
 
 /// `aistack apply FILE` or `aistack apply PLAN` (a plan saved by `aistack plan --out`).
-pub fn apply(file: &Path, state_loc: Option<&str>, lock_timeout: Duration, params: &[String]) -> ExitCode {
+pub fn apply(
+    file: &Path,
+    state_loc: Option<&str>,
+    lock_timeout: Duration,
+    params: &[String],
+    preflight: bool,
+) -> ExitCode {
     let is_stack = file.extension().is_some_and(|e| e == "ai-stack");
     let plan = if is_stack {
         None
@@ -125,7 +161,8 @@ pub fn apply(file: &Path, state_loc: Option<&str>, lock_timeout: Duration, param
     // A saved plan names its stack and (unless --state overrides it) the state it was made against.
     let stack_file = plan.as_ref().map_or_else(|| file.to_path_buf(), |p| PathBuf::from(&p.root));
     let state_loc = state_loc.map(str::to_string).or_else(|| plan.as_ref().and_then(|p| p.state.clone()));
-    let prepared = match prepare(&stack_file, params) {
+    let preflight = preflight || plan.as_ref().is_some_and(|p| p.preflight);
+    let prepared = match prepare(&stack_file, params, preflight) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -161,7 +198,7 @@ pub fn rollback(
     state_loc: Option<&str>,
     lock_timeout: Duration,
 ) -> ExitCode {
-    let mut prepared = match prepare(file, &[]) {
+    let mut prepared = match prepare(file, &[], false) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -222,12 +259,13 @@ pub struct PlanArgs<'a> {
     pub out: Option<&'a Path>,
     pub detailed_exitcode: bool,
     pub diff: bool,
+    pub preflight: bool,
 }
 
 /// `aistack plan FILE`: the desired resources against the recorded state. Exit 0 (or, with
 /// `--detailed-exitcode`, 0 no changes and 2 changes), 1 on an error.
 pub fn plan(args: &PlanArgs) -> ExitCode {
-    let prepared = match prepare(args.file, args.params) {
+    let prepared = match prepare(args.file, args.params, args.preflight) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -248,7 +286,9 @@ pub fn plan(args: &PlanArgs) -> ExitCode {
         stack: &prepared.stack.name,
         root: &root,
     };
-    let plan = aistack_deploy::plan::compute(&prepared.desired, &against);
+    let mut plan = aistack_deploy::plan::compute(&prepared.desired, &against);
+    plan.preflight = args.preflight;
+    plan.images = prepared.images.clone();
     match args.format {
         PlanFormat::Human => print!("{}", aistack_deploy::plan::render::human(&plan, args.diff)),
         PlanFormat::Json => print!("{}", plan.to_json()),

@@ -160,6 +160,10 @@ enum Command {
         /// Show each changed attribute.
         #[arg(long)]
         diff: bool,
+        /// Check model artifacts against their digests and resolve image tags to digests first
+        /// (pinned in the plan and in what apply renders).
+        #[arg(long)]
+        preflight: bool,
         /// Set a param: --param NAME=VALUE (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
@@ -177,6 +181,10 @@ enum Command {
         /// Set a param: --param NAME=VALUE (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
+        /// Run preflight first and render the images pinned to their digests (a saved plan
+        /// made with `--preflight` always does).
+        #[arg(long)]
+        preflight: bool,
     },
     /// Return a service to an earlier revision (model version, image digests, serving config).
     Rollback {
@@ -281,7 +289,7 @@ fn run() -> ExitCode {
             preflight(&file, &params, &stores, flags)
         }
         Command::Lsp => aistack_lsp::run_stdio(),
-        Command::Plan { file, state, format, json, out, detailed_exitcode, diff, params } => {
+        Command::Plan { file, state, format, json, out, detailed_exitcode, diff, preflight, params } => {
             let format = if json { deploy::PlanFormat::Json } else { format };
             deploy::plan(&deploy::PlanArgs {
                 file: &file,
@@ -291,10 +299,11 @@ fn run() -> ExitCode {
                 out: out.as_deref(),
                 detailed_exitcode,
                 diff,
+                preflight,
             })
         }
-        Command::Apply { file, state, lock_timeout, params } => {
-            deploy::apply(&file, state.as_deref(), lock_timeout, &params)
+        Command::Apply { file, state, lock_timeout, params, preflight } => {
+            deploy::apply(&file, state.as_deref(), lock_timeout, &params, preflight)
         }
         Command::Rollback { service, file, to, state, lock_timeout } => {
             deploy::rollback(&service, &file, to, state.as_deref(), lock_timeout)

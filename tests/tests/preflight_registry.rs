@@ -171,3 +171,87 @@ pipeline tune { kind = batch, image = "ghcr.io/acme/tuner:1", pool = l4 }
     );
     assert!(registry::is_loopback("127.0.0.1:5000") && !registry::is_loopback("ghcr.io"));
 }
+
+/// The `aistack` binary beside this test's folder.
+fn binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("aistack")).expect("target folder");
+    assert!(bin.is_file(), "{} is missing: run `cargo build --release -p aistack-cli`", bin.display());
+    bin
+}
+
+fn aistack(args: &[&str]) -> std::process::Output {
+    Command::new(binary()).args(args).stdin(std::process::Stdio::null()).output().expect("run aistack")
+}
+
+/// Every file of a release folder, concatenated (to look for a pinned reference).
+fn release_text(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("release").flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn plan_pins_the_digest_and_a_moved_tag_is_a_change() {
+    if !have("docker-registry") || !have("skopeo") {
+        return missing("docker-registry or skopeo (apt-get install docker-registry skopeo)");
+    }
+    let dir = Scratch::new("registry-plan");
+    let server = registry_server(&dir);
+    let repo = format!("127.0.0.1:{}/aistack/plan-test", server.port);
+    let tagged = format!("{repo}:v1");
+    push(&dir, "one", &tagged);
+    let first = skopeo_digest(&tagged);
+    let file = dir.path("main.ai-stack");
+    std::fs::write(&file, stack(&tagged)).expect("stack");
+    let f = file.to_str().expect("utf-8 path");
+
+    let applied = aistack(&["apply", f, "--preflight"]);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let release = release_text(&dir.path(".aistack/releases/1/kubernetes"));
+    assert!(release.contains(&format!("{repo}@{first}")), "the release runs the pinned image");
+    assert!(!release.contains(&tagged), "and not the tag");
+    let clean = aistack(&["plan", f, "--preflight", "--detailed-exitcode"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
+
+    push(&dir, "two", &tagged);
+    let second = skopeo_digest(&tagged);
+    let saved = dir.path("moved.json");
+    let moved =
+        aistack(&["plan", f, "--preflight", "--detailed-exitcode", "--json", "--out", saved.to_str().expect("path")]);
+    assert_eq!(moved.status.code(), Some(2), "a moved tag is a change: {}", String::from_utf8_lossy(&moved.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&moved.stdout).expect("plan JSON");
+    assert_eq!(plan["images"][0]["digest"], second.as_str());
+    assert_eq!(plan["images"][0]["written"], tagged.as_str());
+    let attrs: Vec<&serde_json::Value> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        // A Job's pod template is immutable: the moved image replaces the Job.
+        .filter(|c| c["action"] == "replace" || c["action"] == "update")
+        .flat_map(|c| c["attrs"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        attrs.iter().any(|a| a["before"].as_str().is_some_and(|b| b.ends_with(&first))
+            && a["after"].as_str().is_some_and(|x| x.ends_with(&second))),
+        "the image attribute goes from the first digest to the second: {attrs:?}"
+    );
+
+    // The tag moves again before the saved plan is applied: refused, nothing written.
+    push(&dir, "three", &tagged);
+    let state_before = std::fs::read(dir.path(".aistack/state.json")).expect("state");
+    let stale = aistack(&["apply", saved.to_str().expect("path")]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("E0640"), "{}", String::from_utf8_lossy(&stale.stderr));
+    assert_eq!(std::fs::read(dir.path(".aistack/state.json")).expect("state"), state_before);
+    drop(server);
+}

@@ -173,7 +173,10 @@ pub fn revision_of(stack: &ir::Stack, artifacts: &[Artifact], s: &ir::Service) -
         n: 0,
         release: 0,
         model,
-        images: vec![ImageRef { reference: s.image.clone(), digest: None }],
+        images: vec![ImageRef {
+            reference: s.image.clone(),
+            digest: s.image.split_once('@').map(|(_, d)| d.to_string()).filter(|d| d.starts_with("sha256:")),
+        }],
         config_hash: doc::hex(&h.finalize()),
         time: String::new(),
         who: String::new(),

@@ -103,6 +103,43 @@ pub struct Plan {
     pub desired_hash: String,
     pub summary: Summary,
     pub changes: Vec<Change>,
+    /// Whether preflight ran (`plan --preflight`); `apply PLAN` then runs it again, so a tag
+    /// moved since the plan makes the plan stale.
+    #[serde(default)]
+    pub preflight: bool,
+    /// The images preflight resolved, as rendered (pinned by digest).
+    #[serde(default)]
+    pub images: Vec<PinnedImage>,
+}
+
+/// An image tag resolved to the digest its registry serves.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PinnedImage {
+    /// `service.chat`.
+    pub declaration: String,
+    /// As written (or the engine's default image).
+    pub written: String,
+    pub digest: String,
+    /// `registry/repository@sha256:…`, what the workload runs.
+    pub pinned: String,
+}
+
+/// Renders each resolved image pinned: the services and pipelines whose image preflight
+/// resolved run `registry/repository@sha256:…` instead of the tag.
+pub fn pin_images(stack: &mut ir::Stack, images: &[PinnedImage]) {
+    let find = |decl: &str, written: &str| {
+        images.iter().find(|i| i.declaration == decl && i.written == written).map(|i| i.pinned.clone())
+    };
+    for s in &mut stack.services {
+        if let Some(p) = find(&s.meta.full_address(), &s.image) {
+            s.image = p;
+        }
+    }
+    for p in &mut stack.pipelines {
+        if let Some(pinned) = find(&p.meta.full_address(), &p.image) {
+            p.image = pinned;
+        }
+    }
 }
 
 impl Plan {
@@ -330,6 +367,8 @@ pub fn compute(desired: &BTreeMap<String, Resource>, against: &Against) -> Plan 
         desired_hash: desired_hash(desired),
         summary,
         changes,
+        preflight: false,
+        images: Vec::new(),
     }
 }
 
