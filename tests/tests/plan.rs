@@ -112,14 +112,18 @@ fn addresses(cs: &[&Value]) -> Vec<String> {
     cs.iter().map(|c| c["address"].as_str().unwrap_or_default().to_string()).collect()
 }
 
-/// Everything that apply could have mutated: the state and its backup, the lock, the releases.
-fn snapshot(dir: &Path) -> (Option<Vec<u8>>, Option<Vec<u8>>, bool, Vec<String>) {
+/// Everything that apply could have mutated: the state and its backup, whether a lock exists,
+/// the release folders.
+#[derive(Debug, PartialEq)]
+struct Mutable(Option<Vec<u8>>, Option<Vec<u8>>, bool, Vec<String>);
+
+fn snapshot(dir: &Path) -> Mutable {
     let st = dir.join(".aistack");
     let mut releases: Vec<String> = std::fs::read_dir(st.join("releases"))
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     releases.sort();
-    (
+    Mutable(
         std::fs::read(st.join("state.json")).ok(),
         std::fs::read(st.join("state.json.backup")).ok(),
         st.join("state.json.lock").exists() || st.join("state.lock").exists(),
