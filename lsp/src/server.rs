@@ -149,7 +149,9 @@ impl Backend {
                     Severity::Info => DiagnosticSeverity::INFORMATION,
                 }),
                 code: Some(NumberOrString::String(d.code.to_string())),
-                code_description: format!("https://aistack.dev/docs/codes/{}", d.code)
+                // Policy rules (AIS…) link to their rule page, diagnostic codes to theirs.
+                code_description: aistack::check::policy::rule_of(d.code)
+                    .map_or_else(|| format!("https://aistack.dev/docs/codes/{}", d.code), |r| r.help_uri())
                     .parse()
                     .ok()
                     .map(|href| CodeDescription { href }),

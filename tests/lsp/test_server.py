@@ -95,6 +95,20 @@ async def test_diagnostics_on_open_and_change(client: LanguageClient, tmp_path):
     assert d.range.start == pos(bad, "l5") and "unknown name `l5`" in d.message
     assert "did you mean `l4`" in d.message
     assert d.code_description is not None and d.code_description.href.endswith("/E0201")
+    # A policy rule links to its rule page, not to the codes.
+    unpinned = STACK.replace('  digest         = "sha256:fb5fddcdc76518b37eccc473060da81aa47f306179e544891d3e43832639d373"\n', "")
+    unpinned += "\npolicy baseline {\n  encryption_at_rest = required\n}\n"
+    (tmp_path / "policy").mkdir()
+    uri2 = write(tmp_path / "policy", unpinned)
+    client.text_document_did_open(t.DidOpenTextDocumentParams(
+        text_document=t.TextDocumentItem(uri=uri2, language_id="ai-stack", version=1, text=unpinned)))
+    for _ in range(100):
+        if any(d.code == "AIS104" for d in client.diagnostics.get(uri2, [])):
+            break
+        await asyncio.sleep(0.1)
+    rule = next((d for d in client.diagnostics.get(uri2, []) if d.code == "AIS104"), None)
+    assert rule is not None, pdiags
+    assert rule.code_description is not None and rule.code_description.href.endswith("/docs/rules/AIS104")
     # the CLI reports the same codes
     cli = subprocess.run([BIN, "check", "--format", "json", str(tmp_path / "main.ai-stack")], capture_output=True, text=True)
     import json
