@@ -121,6 +121,9 @@ pub struct Checker<'a> {
     guard_busy: HashSet<(ModuleId, usize)>,
     groups: Vec<Option<Vec<DeclId>>>,
     group_busy: Vec<bool>,
+    /// A `for` declaration's value (the map of its instances by key), built once: every use
+    /// (`pool = p[k]` in each of n instances) would otherwise rebuild it, n² in all.
+    group_maps: Vec<Option<Value>>,
     pub decls: Vec<DeclInst>,
     pub user_evals: HashSet<String>,
     /// The type at each evaluated span of a user file (see [`TypeAt`]).
@@ -181,6 +184,7 @@ impl<'a> Checker<'a> {
             guard_busy: HashSet::new(),
             groups: vec![None; prog.groups.len()],
             group_busy: vec![false; prog.groups.len()],
+            group_maps: vec![None; prog.groups.len()],
             decls: Vec::new(),
             user_evals,
             types: Vec::new(),
@@ -1538,11 +1542,19 @@ impl<'a> Checker<'a> {
                     return Value::Unknown;
                 };
                 if d.each.is_some() {
+                    if let Some(v) = &self.group_maps[gid] {
+                        return v.clone();
+                    }
                     let map = ids
                         .iter()
                         .filter_map(|id| self.decls[id.0 as usize].key.clone().map(|k| (k, Value::Ref(*id))))
                         .collect();
-                    Value::Map(Rc::new(map))
+                    let v = Value::Map(Rc::new(map));
+                    // Only a finished group is final (a use inside its own `for` sees it partial).
+                    if self.groups[gid].is_some() {
+                        self.group_maps[gid] = Some(v.clone());
+                    }
+                    v
                 } else {
                     ids.first().map_or(Value::Unknown, |id| Value::Ref(*id))
                 }
