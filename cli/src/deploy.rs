@@ -170,6 +170,24 @@ pub fn apply(
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
+    match run_apply(&prepared, backend.as_ref(), lock_timeout, plan.as_ref(), None) {
+        Ok(outcome) => {
+            print_outcome(&outcome, &backend.location());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// Applies a prepared stack (exactly `plan` when given; with `rollback`, one service returned
+/// to an earlier revision).
+fn run_apply(
+    prepared: &Prepared,
+    backend: &dyn Backend,
+    lock_timeout: Duration,
+    plan: Option<&aistack_deploy::plan::Plan>,
+    rollback: Option<&aistack_deploy::apply::rollback::Target>,
+) -> Result<aistack_deploy::apply::Outcome, OpError> {
     let input = aistack_deploy::apply::Input {
         stack: &prepared.stack,
         artifacts: &prepared.artifacts,
@@ -177,16 +195,10 @@ pub fn apply(
         root: &prepared.root,
         lock_timeout,
         desired: &prepared.desired,
-        plan: plan.as_ref(),
-        rollback: None,
+        plan,
+        rollback,
     };
-    match aistack_deploy::apply::apply(&input, backend.as_ref()) {
-        Ok(outcome) => {
-            print_outcome(&outcome, &backend.location());
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    aistack_deploy::apply::apply(&input, backend)
 }
 
 /// `aistack rollback SERVICE [FILE] [--to N]`: a new release in which the service is back at
@@ -220,17 +232,7 @@ pub fn rollback(
     if let Err(e) = aistack_deploy::apply::rollback::overlay(&target, &mut prepared.artifacts, &mut prepared.desired) {
         return fail(&e);
     }
-    let input = aistack_deploy::apply::Input {
-        stack: &prepared.stack,
-        artifacts: &prepared.artifacts,
-        origins: &prepared.origins,
-        root: &prepared.root,
-        lock_timeout,
-        desired: &prepared.desired,
-        plan: None,
-        rollback: Some(&target),
-    };
-    match aistack_deploy::apply::apply(&input, backend.as_ref()) {
+    match run_apply(&prepared, backend.as_ref(), lock_timeout, None, Some(&target)) {
         Ok(outcome) => {
             let m = &target.revision.model;
             println!(

@@ -6,13 +6,29 @@ every attribute a Ref of the resource graph names is in this table.
 
 Usage (from the repository root, after `cargo build --release`):
     python3 tests/data/gen-aws-attributes.py [AISTACK_BIN] [PLUGIN_DIR]
-Defaults: target/release/aistack and /opt/tf-plugins (or $AISTACK_TF_PLUGIN_DIR).
+Defaults: target/release/aistack, and the plugin folder from $AISTACK_TF_PLUGIN_DIR or else
+found on this machine (the folder holding registry.terraform.io/hashicorp/aws), as
+tests/validate/validate_output.py finds it.
 """
 import glob, json, os, re, subprocess, sys, tempfile
 
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "target/release/aistack")
-plugins = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("AISTACK_TF_PLUGIN_DIR", "/opt/tf-plugins")
+
+
+def plugin_dir():
+    if os.environ.get("AISTACK_TF_PLUGIN_DIR"):
+        return os.environ["AISTACK_TF_PLUGIN_DIR"]
+    found = subprocess.run(["find", "/", "-xdev", "-name", "terraform-provider-aws*", "-path", "*registry.terraform.io*"],
+                           capture_output=True, text=True, timeout=120).stdout.split()
+    for p in found:
+        i = p.find("registry.terraform.io")
+        if i > 0:
+            return p[:i].rstrip("/")
+    sys.exit("no hashicorp/aws provider mirror found: set AISTACK_TF_PLUGIN_DIR")
+
+
+plugins = sys.argv[2] if len(sys.argv) > 2 else plugin_dir()
 stacks = sorted(glob.glob(os.path.join(root, "examples/*/main.ai-stack")))
 stacks += sorted(glob.glob(os.path.join(root, "../shared/design/examples/*.ai-stack")))
 

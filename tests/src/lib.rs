@@ -374,3 +374,23 @@ pub fn ai_stack_files(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The `aistack` binary beside the running test (`target/<profile>/aistack`): this crate
+/// cannot name another package's binary, and `cargo test --workspace` builds it first.
+pub fn aistack_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("aistack")).expect("target folder");
+    assert!(bin.is_file(), "{} is missing: run `cargo build --release -p aistack-cli`", bin.display());
+    bin
+}
+
+/// A fresh folder `<target>/<group>/<name>-<pid>` (creating files in /tmp is slow on this
+/// machine).
+pub fn target_scratch(group: &str, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let base = exe.parent().and_then(Path::parent).expect("target folder").join(group);
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}

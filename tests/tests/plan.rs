@@ -55,20 +55,11 @@ service chat {
 "#;
 
 fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("aistack")).expect("target folder");
-    assert!(bin.is_file(), "{} is missing: run `cargo build --release -p aistack-cli`", bin.display());
-    bin
+    aistack_tests::aistack_binary()
 }
 
-/// A fresh folder under the target folder (creating files in /tmp is slow on this machine).
 fn scratch(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    let base = exe.parent().and_then(Path::parent).expect("target folder").join("plan-tests");
-    let dir = base.join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir
+    aistack_tests::target_scratch("plan-tests", name)
 }
 
 fn write_stack(dir: &Path, bucket: &str, replicas: u32) -> PathBuf {

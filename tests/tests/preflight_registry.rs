@@ -172,12 +172,8 @@ pipeline tune { kind = batch, image = "ghcr.io/acme/tuner:1", pool = l4 }
     assert!(registry::is_loopback("127.0.0.1:5000") && !registry::is_loopback("ghcr.io"));
 }
 
-/// The `aistack` binary beside this test's folder.
 fn binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("aistack")).expect("target folder");
-    assert!(bin.is_file(), "{} is missing: run `cargo build --release -p aistack-cli`", bin.display());
-    bin
+    aistack_tests::aistack_binary()
 }
 
 fn aistack(args: &[&str]) -> std::process::Output {

@@ -5,6 +5,7 @@
 //! shown as visible stand-ins, so a hostile string cannot rewrite the terminal.
 
 use super::{Action, Plan};
+use aistack::diag::render::clean;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,21 +63,10 @@ fn show(v: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     };
-    let s = clean(&s);
+    let s = clean(&s).into_owned();
     if s.chars().count() > MAX_VALUE {
         format!("{}…", s.chars().take(MAX_VALUE).collect::<String>())
     } else {
         s
     }
-}
-
-/// Control characters as the Unicode control pictures (U+2400…), as the compiler shows them.
-pub fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('?'),
-            '\u{7f}' => '\u{2421}',
-            c => c,
-        })
-        .collect()
 }
