@@ -1,7 +1,7 @@
 //! The language server: LSP requests in, calls to `aistack::ide` queries, LSP results out.
 //!
 //! Takes: JSON-RPC over stdio (tower-lsp-server). Gives: diagnostics on open and change
-//! (debounced), hover, completion, definition, references, rename, document and workspace
+//! (a check starts at once; a newer edit stops it), hover, completion, definition, references, rename, document and workspace
 //! symbols, semantic tokens, formatting, code actions and inlay hints. Handlers are thin: the
 //! language logic is in the compiler's `ide` module, analyses run off the async runtime.
 
@@ -12,16 +12,9 @@ use aistack::syntax::token::Token;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
-
-/// How long diagnostics wait after the last keystroke: long enough to merge a burst of
-/// changes (a paste, multi-cursor edits, key repeat), short beside a typist's 100 ms or more
-/// between keys. At most one check runs at a time ([`Session::analysis`]), so checks slower
-/// than the typing never pile up: the next one reads the newest text.
-const DEBOUNCE: Duration = Duration::from_millis(25);
 
 pub struct Backend {
     client: Client,
@@ -105,73 +98,31 @@ impl Backend {
         Some(Location { uri: self.session.uri(ws, span.file)?, range: session::range(f, span.start, span.end) })
     }
 
-    /// Checks the stack of `uri` and publishes the diagnostics of every user file in it.
+    /// Checks the stack of `uri` and publishes the diagnostics of every user file in it, unless
+    /// an edit made the text stale before the check ended (the newer edit's check publishes).
     async fn publish(&self, uri: Uri) {
         let Some(path) = path_of(&uri) else { return };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let session = self.session.clone();
-        let early: session::Early = Box::new(move |ws| {
-            let _ = tx.send(ws);
+        let early: session::Early = Box::new({
+            let session = session.clone();
+            move |diags, sources, versions| {
+                let _ = tx.send(lsp_diagnostics(&session, diags, sources, versions));
+            }
         });
         tokio::task::spawn_blocking(move || session.analysis_early(&path, early));
-        let Ok(ws) = rx.await else { return };
-        let mut per_file: HashMap<Uri, Vec<Diagnostic>> = HashMap::new();
-        for (id, f) in ws.prog.sources.iter() {
-            if !f.name.starts_with('<') {
-                if let Some(u) = self.session.uri(&ws, id) {
-                    per_file.entry(u).or_default();
-                }
-            }
-        }
-        for d in &ws.diags {
-            let Some(span) = d.primary else { continue };
-            let Some(f) = ws.prog.sources.get(span.file) else { continue };
-            let Some(u) = self.session.uri(&ws, span.file) else { continue };
-            let mut message = d.message.clone();
-            if let Some(h) = &d.help {
-                message.push_str(&format!("\nhelp: {h}"));
-            }
-            let related: Vec<DiagnosticRelatedInformation> = d
-                .labels
-                .iter()
-                .filter_map(|l| {
-                    Some(DiagnosticRelatedInformation {
-                        location: self.location(&ws, l.span)?,
-                        message: l.message.clone(),
-                    })
-                })
-                .collect();
-            let diag = Diagnostic {
-                range: session::range(f, span.start, span.end),
-                severity: Some(match d.severity {
-                    Severity::Error => DiagnosticSeverity::ERROR,
-                    Severity::Warning => DiagnosticSeverity::WARNING,
-                    Severity::Info => DiagnosticSeverity::INFORMATION,
-                }),
-                code: Some(NumberOrString::String(d.code.to_string())),
-                // Policy rules (AIS…) link to their rule page, diagnostic codes to theirs.
-                code_description: aistack::check::policy::rule_of(d.code)
-                    .map_or_else(|| format!("https://aistack.dev/docs/codes/{}", d.code), |r| r.help_uri())
-                    .parse()
-                    .ok()
-                    .map(|href| CodeDescription { href }),
-                source: Some("aistack".into()),
-                message,
-                related_information: (!related.is_empty()).then_some(related),
-                ..Diagnostic::default()
-            };
-            per_file.entry(u).or_default().push(diag);
-        }
-        for (u, diags) in per_file {
-            let version = path_of(&u).and_then(|p| self.session.version(&p));
+        let Ok(per_file) = rx.await else { return };
+        for (u, diags, version) in per_file {
             self.client.publish_diagnostics(u, diags, version).await;
         }
     }
 
-    /// Publishes after `DEBOUNCE` unless another edit came in the meantime. The names-only
-    /// analysis of the new text and its index are made at once, off the request path: its
-    /// parses are reused by the check, and it serves requests that cannot use an older analysis.
-    fn publish_later(&self, uri: Uri) {
+    /// After an edit: the check starts at once, with no debounce (a newer edit stops it, see
+    /// [`Session::analysis_early`], so a burst of edits never queues checks of old texts), and
+    /// the names-only analysis of the new text and its index are made beside it on their own
+    /// worker: they serve the requests that cannot use an older analysis, and its parse is the
+    /// check's (the parse cache makes one parse of a text for both).
+    fn publish_now(&self, uri: Uri) {
         let generation = self.session.generation();
         if let Some(path) = path_of(&uri) {
             let session = self.session.clone();
@@ -185,16 +136,78 @@ impl Backend {
                 }
             });
         }
-        let session = self.session.clone();
-        let client = self.client.clone();
-        let me = Backend { client, session };
-        tokio::spawn(async move {
-            tokio::time::sleep(DEBOUNCE).await;
-            if me.session.generation() == generation {
-                me.publish(uri).await;
-            }
-        });
+        let me = Backend { client: self.client.clone(), session: self.session.clone() };
+        tokio::spawn(async move { me.publish(uri).await });
     }
+}
+
+/// The protocol's diagnostics per user file of a check (every file loaded from the user's
+/// folders gets a list, empty ones included, so fixed errors disappear), with the version of
+/// the text that was checked.
+fn lsp_diagnostics(
+    session: &Session,
+    diags: &[aistack::diag::Diagnostic],
+    sources: &aistack::source::SourceMap,
+    versions: &HashMap<PathBuf, i32>,
+) -> Vec<(Uri, Vec<Diagnostic>, Option<i32>)> {
+    let mut per_file: HashMap<Uri, Vec<Diagnostic>> = HashMap::new();
+    for (id, f) in sources.iter() {
+        if !f.name.starts_with('<') {
+            if let Some(u) = session.uri_in(sources, id) {
+                per_file.entry(u).or_default();
+            }
+        }
+    }
+    let location = |span: aistack::source::Span| {
+        let f = sources.get(span.file)?;
+        Some(Location { uri: session.uri_in(sources, span.file)?, range: session::range(f, span.start, span.end) })
+    };
+    for d in diags {
+        let Some(span) = d.primary else { continue };
+        let Some(f) = sources.get(span.file) else { continue };
+        let Some(u) = session.uri_in(sources, span.file) else { continue };
+        let mut message = d.message.clone();
+        if let Some(h) = &d.help {
+            message.push_str(&format!("\nhelp: {h}"));
+        }
+        let related: Vec<DiagnosticRelatedInformation> = d
+            .labels
+            .iter()
+            .filter_map(|l| {
+                Some(DiagnosticRelatedInformation { location: location(l.span)?, message: l.message.clone() })
+            })
+            .collect();
+        let diag = Diagnostic {
+            range: session::range(f, span.start, span.end),
+            severity: Some(match d.severity {
+                Severity::Error => DiagnosticSeverity::ERROR,
+                Severity::Warning => DiagnosticSeverity::WARNING,
+                Severity::Info => DiagnosticSeverity::INFORMATION,
+            }),
+            code: Some(NumberOrString::String(d.code.to_string())),
+            // Policy rules (AIS…) link to their rule page, diagnostic codes to theirs.
+            code_description: aistack::check::policy::rule_of(d.code)
+                .map_or_else(|| format!("https://aistack.dev/docs/codes/{}", d.code), |r| r.help_uri())
+                .parse()
+                .ok()
+                .map(|href| CodeDescription { href }),
+            source: Some("aistack".into()),
+            message,
+            related_information: (!related.is_empty()).then_some(related),
+            ..Diagnostic::default()
+        };
+        per_file.entry(u).or_default().push(diag);
+    }
+    per_file
+        .into_iter()
+        .map(|(u, diags)| {
+            let version = path_of(&u).and_then(|p| {
+                let canon = p.canonicalize().unwrap_or_else(|_| p.clone());
+                versions.get(&p).or_else(|| versions.get(&canon)).copied()
+            });
+            (u, diags, version)
+        })
+        .collect()
 }
 
 impl LanguageServer for Backend {
@@ -249,7 +262,7 @@ impl LanguageServer for Backend {
         if let Some(change) = p.content_changes.into_iter().last() {
             self.session.set_doc(path, change.text, p.text_document.version);
         }
-        self.publish_later(p.text_document.uri);
+        self.publish_now(p.text_document.uri);
     }
 
     async fn did_close(&self, p: DidCloseTextDocumentParams) {

@@ -2,23 +2,28 @@
 //!
 //! Takes: document texts from the editor and paths. Gives: a [`World`] that reads open
 //! buffers before the disk, the stack root a file belongs to, analyses run on a thread with
-//! the CLI's stack size, file ids ↔ URIs (standard-library files are written once to a cache
-//! folder so "go to definition" can open them), and byte offsets ↔ LSP positions.
+//! the CLI's stack size (a check stops as soon as a newer edit makes its text stale), file ids
+//! ↔ URIs (standard-library files are written once to a cache folder so "go to definition"
+//! can open them), and byte offsets ↔ LSP positions.
 
 use aistack::check::load::ParseCache;
+use aistack::diag::Diagnostic;
 use aistack::ide::{self, Workspace};
-use aistack::source::{FileId, SourceFile, Span};
+use aistack::source::{FileId, SourceFile, SourceMap, Span};
 use aistack::world::{DiskWorld, World, STDLIB};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
-/// Open buffers over the disk, and the parses kept across analyses.
+/// Open buffers over the disk, their editor versions, and the parses kept across analyses.
 #[derive(Clone, Default)]
 pub struct Overlay {
     pub docs: HashMap<PathBuf, Arc<str>>,
+    /// The editor's version of each open document (sent back with its diagnostics).
+    pub versions: HashMap<PathBuf, i32>,
     pub cache: Arc<ParseCache>,
 }
 
@@ -38,18 +43,26 @@ impl World for Overlay {
     }
 }
 
-/// Called with a checked analysis as soon as its check ends.
-pub type Early = Box<dyn FnOnce(Arc<Workspace>) + Send>;
+/// Called with a check's diagnostics, the sources they point into and the versions of the
+/// open documents it read, as soon as the check ends, and only while its text is the newest.
+pub type Early = Box<dyn FnOnce(&[Diagnostic], &SourceMap, &HashMap<PathBuf, i32>) + Send>;
 
 /// An analysis with what it was made from.
 #[derive(Clone)]
 pub struct Snap {
     /// The edit generation it was made at.
     pub generation: u64,
-    /// The open buffers it read.
+    /// The open buffers it read, and their versions.
     pub docs: HashMap<PathBuf, Arc<str>>,
+    pub versions: HashMap<PathBuf, i32>,
     pub ws: Arc<Workspace>,
+    /// Its diagnostics were handed to an [`Early`] (published): not again.
+    published: Arc<AtomicBool>,
 }
+
+/// The text a check was started for has been edited since: it stopped.
+#[derive(Debug)]
+pub struct Stale;
 
 /// The last checked and the last names-only analysis of one stack.
 #[derive(Clone, Default)]
@@ -61,10 +74,9 @@ struct Analyses {
 pub struct Session {
     pub overlay: Mutex<Overlay>,
     analyses: Mutex<HashMap<PathBuf, Analyses>>,
-    /// Bumped on every edit; an analysis made at an older generation is stale.
-    pub generation: Mutex<u64>,
-    /// The editor's version of each open document (sent back with its diagnostics).
-    pub versions: Mutex<HashMap<PathBuf, i32>>,
+    /// Bumped on every edit (with the overlay locked); an analysis made at an older
+    /// generation is stale, and a check polls it to stop as soon as it is.
+    generation: Arc<AtomicU64>,
     /// Held while a names-only analysis is made, so concurrent requests make it once.
     names_busy: Mutex<()>,
     /// Held while a check runs: one at a time, and a waiting one may find its result made.
@@ -208,8 +220,7 @@ impl Session {
         Session {
             overlay: Mutex::new(Overlay::default()),
             analyses: Mutex::new(HashMap::new()),
-            generation: Mutex::new(0),
-            versions: Mutex::new(HashMap::new()),
+            generation: Arc::new(AtomicU64::new(0)),
             names_busy: Mutex::new(()),
             check_busy: Mutex::new(()),
             checks: Worker::new(),
@@ -219,36 +230,30 @@ impl Session {
         }
     }
 
+    /// A new text of an open document: the text, its version and the generation change at
+    /// once (under the overlay's lock), so an analysis reads a text with its own generation.
     pub fn set_doc(&self, path: PathBuf, text: String, version: i32) {
-        if let Ok(mut v) = self.versions.lock() {
-            v.insert(path.clone(), version);
-        }
         if let Ok(mut o) = self.overlay.lock() {
+            o.versions.insert(path.clone(), version);
             o.docs.insert(path, Arc::from(text));
-        }
-        if let Ok(mut g) = self.generation.lock() {
-            *g += 1;
+            self.generation.fetch_add(1, Ordering::SeqCst);
         }
     }
     pub fn close_doc(&self, path: &Path) {
         if let Ok(mut o) = self.overlay.lock() {
             o.docs.remove(path);
-        }
-        if let Ok(mut v) = self.versions.lock() {
-            v.remove(path);
-        }
-        if let Ok(mut g) = self.generation.lock() {
-            *g += 1;
+            o.versions.remove(path);
+            self.generation.fetch_add(1, Ordering::SeqCst);
         }
     }
     pub fn doc(&self, path: &Path) -> Option<String> {
         self.overlay.lock().ok()?.docs.get(path).map(|t| t.to_string())
     }
     pub fn version(&self, path: &Path) -> Option<i32> {
-        self.versions.lock().ok()?.get(path).copied()
+        self.overlay.lock().ok()?.versions.get(path).copied()
     }
     pub fn generation(&self) -> u64 {
-        self.generation.lock().map_or(0, |g| *g)
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// The root file of the stack `path` belongs to: the file itself when it declares a
@@ -276,9 +281,10 @@ impl Session {
         self.analysis_of(&self.root_of(path), true, None)
     }
 
-    /// As [`Session::analysis`], handing the analysis to `early` as soon as the check ends:
-    /// its index is built after that, before the analysis serves requests (which meanwhile
-    /// use the older one where [`Session::view`] can).
+    /// As [`Session::analysis`], handing the diagnostics to `early` as soon as the check ends:
+    /// the hover facts, inlay hints and index are made after that, before the analysis serves
+    /// requests (which meanwhile use the older one where [`Session::view`] can). `None`, and
+    /// `early` never called, when an edit made the text stale first.
     pub fn analysis_early(&self, path: &Path, early: Early) -> Option<Arc<Workspace>> {
         self.analysis_of(&self.root_of(path), true, Some(early))
     }
@@ -289,64 +295,87 @@ impl Session {
         self.analysis_of(&self.root_of(path), false, None)
     }
 
-    fn current(&self, root: &Path, full: bool) -> Option<Arc<Workspace>> {
+    fn current(&self, root: &Path, full: bool) -> Option<Snap> {
         let generation = self.generation();
         let cache = self.analyses.lock().ok()?;
         let a = cache.get(root)?;
-        let fresh = |s: &Option<Snap>| s.as_ref().filter(|s| s.generation == generation).map(|s| s.ws.clone());
+        let fresh = |s: &Option<Snap>| s.as_ref().filter(|s| s.generation == generation).cloned();
         fresh(&a.checked).or_else(|| if full { None } else { fresh(&a.names) })
     }
 
+    /// The current analysis (checked when `full`), made now if there is none. A check stops
+    /// as soon as an edit makes its text stale: with `early` (publishing diagnostics) it then
+    /// gives `None` and calls nothing, since the newer edit publishes its own; without, it
+    /// starts again on the newest text.
     fn analysis_of(&self, root: &Path, full: bool, early: Option<Early>) -> Option<Arc<Workspace>> {
-        let done = |ws: Arc<Workspace>, early: Option<Early>| {
-            if let Some(f) = early {
-                f(ws.clone());
+        let done = |snap: Snap, early: Option<Early>| {
+            if let Some(f) = early.filter(|_| !snap.published.swap(true, Ordering::SeqCst)) {
+                f(&snap.ws.diags, &snap.ws.prog.sources, &snap.versions);
             }
-            Some(ws)
+            Some(snap.ws)
         };
-        if let Some(ws) = self.current(root, full) {
-            return done(ws, early);
-        }
-        // Concurrent requests for the same analysis make it once.
-        let _busy = if full { self.check_busy.lock().ok()? } else { self.names_busy.lock().ok()? };
-        if let Some(ws) = self.current(root, full) {
-            return done(ws, early);
-        }
-        let (generation, overlay) = {
-            let o = self.overlay.lock().ok()?;
-            (self.generation(), o.clone())
-        };
-        let docs = overlay.docs.clone();
-        let r = root.to_path_buf();
-        let started = Instant::now();
-        let worker = if full { &self.checks } else { &self.names_worker };
-        let ws = worker.run(move || {
-            if !full {
-                return Arc::new(ide::analyze_names(&overlay, &r));
+        let retry = early.is_none();
+        let mut early = early;
+        loop {
+            if let Some(snap) = self.current(root, full) {
+                return done(snap, early);
             }
-            let ws = Arc::new(ide::analyze(&overlay, &r, &[]));
-            if let Some(f) = early {
-                f(ws.clone());
+            // Concurrent requests for the same analysis make it once.
+            let _busy = if full { self.check_busy.lock().ok()? } else { self.names_busy.lock().ok()? };
+            if let Some(snap) = self.current(root, full) {
+                return done(snap, early);
             }
-            ws.index();
-            ws
-        })?;
-        if self.timing {
-            let what = if full { "check" } else { "names" };
-            eprintln!("aistack-lsp: {what} analysis of {} in {:.1?}", root.display(), started.elapsed());
+            let (generation, overlay) = {
+                let o = self.overlay.lock().ok()?;
+                (self.generation(), o.clone())
+            };
+            let (docs, versions) = (overlay.docs.clone(), overlay.versions.clone());
+            let r = root.to_path_buf();
+            let started = Instant::now();
+            let worker = if full { &self.checks } else { &self.names_worker };
+            let now = self.generation.clone();
+            let publish = early.take();
+            let vs = versions.clone();
+            let published = Arc::new(AtomicBool::new(false));
+            let told = published.clone();
+            let made = worker.run(move || -> Result<Arc<Workspace>, Stale> {
+                if !full {
+                    return Ok(Arc::new(ide::analyze_names(&overlay, &r)));
+                }
+                let stop = || if now.load(Ordering::SeqCst) == generation { Ok(()) } else { Err(Stale) };
+                let ws = ide::analyze_until(&overlay, &r, &[], &stop, |diags, sources| {
+                    if let (Some(f), Ok(())) = (publish, stop()) {
+                        told.store(true, Ordering::SeqCst);
+                        f(diags, sources, &vs);
+                    }
+                })?;
+                let ws = Arc::new(ws);
+                ws.index();
+                Ok(ws)
+            })?;
+            if self.timing {
+                let what = if full { "check" } else { "names" };
+                let how = if made.is_ok() { "" } else { " (stopped: edited meanwhile)" };
+                eprintln!("aistack-lsp: {what} analysis of {} in {:.1?}{how}", root.display(), started.elapsed());
+            }
+            let ws = match made {
+                Ok(ws) => ws,
+                Err(Stale) if retry => continue,
+                Err(Stale) => return None,
+            };
+            let snap = Snap { generation, docs, versions, ws: ws.clone(), published };
+            let mut cache = self.analyses.lock().ok()?;
+            let entry = cache.entry(root.to_path_buf()).or_default();
+            let slot = if full { &mut entry.checked } else { &mut entry.names };
+            if slot.as_ref().is_none_or(|s| s.generation <= generation) {
+                *slot = Some(snap);
+            }
+            // A names-only analysis no newer than the checked one is of no more use.
+            if entry.checked.as_ref().zip(entry.names.as_ref()).is_some_and(|(c, n)| n.generation <= c.generation) {
+                entry.names = None;
+            }
+            return Some(ws);
         }
-        let snap = Snap { generation, docs, ws: ws.clone() };
-        let mut cache = self.analyses.lock().ok()?;
-        let entry = cache.entry(root.to_path_buf()).or_default();
-        let slot = if full { &mut entry.checked } else { &mut entry.names };
-        if slot.as_ref().is_none_or(|s| s.generation <= generation) {
-            *slot = Some(snap);
-        }
-        // A names-only analysis no newer than the checked one is of no more use.
-        if entry.checked.as_ref().zip(entry.names.as_ref()).is_some_and(|(c, n)| n.generation <= c.generation) {
-            entry.names = None;
-        }
-        Some(ws)
     }
 
     /// An analysis to answer a request at `pos` of `path` without analysing again: a current
@@ -391,7 +420,12 @@ impl Session {
 
     /// The URI of a loaded file.
     pub fn uri(&self, ws: &Workspace, file: FileId) -> Option<Uri> {
-        let name = &ws.prog.sources.get(file)?.name;
+        self.uri_in(&ws.prog.sources, file)
+    }
+
+    /// The URI of a file of `sources`.
+    pub fn uri_in(&self, sources: &SourceMap, file: FileId) -> Option<Uri> {
+        let name = &sources.get(file)?.name;
         if let Some(std) = name.strip_prefix("<std/").and_then(|n| n.strip_suffix('>')) {
             return Uri::from_file_path(self.stdlib_dir.as_ref()?.join(format!("{std}.ai-stack")));
         }

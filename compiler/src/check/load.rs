@@ -168,26 +168,26 @@ impl ParseCache {
     /// Loads an entry survives without being used.
     pub const KEEP: u64 = 2;
 
-    /// The parse of `text` at `id`, made now unless an earlier load made it.
+    /// The parse of `text` at `id`, made now unless an earlier load made it. The cache stays
+    /// locked while it parses, so two loads of one new text at once (the language server's
+    /// check and its names-only analysis after an edit) parse it once: the second waits.
     pub fn parse(&self, id: FileId, text: &str) -> Arc<FileParse> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
         let key = (id, h.finish());
-        if let Ok(mut c) = self.inner.lock() {
-            let now = c.loads;
-            if let Some((p, used)) = c.files.get_mut(&key).filter(|(p, _)| p.text == text) {
-                *used = now;
-                let p = p.clone();
-                c.hits += 1;
-                return p;
-            }
+        let Ok(mut c) = self.inner.lock() else {
+            return Arc::new(FileParse::new(id, text));
+        };
+        let now = c.loads;
+        if let Some((p, used)) = c.files.get_mut(&key).filter(|(p, _)| p.text == text) {
+            *used = now;
+            let p = p.clone();
+            c.hits += 1;
+            return p;
         }
         let parsed = Arc::new(FileParse::new(id, text));
-        if let Ok(mut c) = self.inner.lock() {
-            let now = c.loads;
-            c.misses += 1;
-            c.files.insert(key, (parsed.clone(), now));
-        }
+        c.misses += 1;
+        c.files.insert(key, (parsed.clone(), now));
         parsed
     }
 

@@ -68,10 +68,26 @@ pub fn check(world: &dyn World, root: &Path, params: &[(String, String)]) -> Ana
 
 /// [`check`] with the built-in policy rules chosen by `opts` (`--policy`).
 pub fn check_with(world: &dyn World, root: &Path, params: &[(String, String)], opts: policy::Options) -> Analysis {
+    let Ok(a) = check_until::<std::convert::Infallible>(world, root, params, opts, &|| Ok(()));
+    a
+}
+
+/// [`check_with`] that asks `stop` between its steps (after loading, before each declaration
+/// instance is evaluated, before the rule passes) and ends with its error as soon as it gives
+/// one, reporting nothing: the language server stops the check of a text that a newer edit
+/// replaced. What a check that runs to the end reports does not depend on `stop`.
+pub fn check_until<E>(
+    world: &dyn World,
+    root: &Path,
+    params: &[(String, String)],
+    opts: policy::Options,
+    stop: &dyn Fn() -> Result<(), E>,
+) -> Result<Analysis, E> {
     let (prog, mut diags) = load::load(world, root, params);
+    stop()?;
     let (decls, active, mut more, types) = {
         let mut c = Checker::new(&prog);
-        evaluate_all(&mut c);
+        evaluate_all(&mut c, stop)?;
         c.check_unevaluated();
         let active: Vec<bool> = (0..c.decls.len()).map(|i| c.decl_active(DeclId(i as u32))).collect();
         check_module_args(&mut c);
@@ -81,6 +97,7 @@ pub fn check_with(world: &dyn World, root: &Path, params: &[(String, String)], o
         let decls = std::mem::take(&mut c.decls);
         (decls, active, std::mem::take(&mut c.diags), std::mem::take(&mut c.types))
     };
+    stop()?;
     let (mut found, mut outcome) = policy::run(&prog, &decls, &active, opts);
     more.append(&mut found);
     for name in prog.cli_params.keys() {
@@ -96,10 +113,10 @@ pub fn check_with(world: &dyn World, root: &Path, params: &[(String, String)], o
     let (mut diags, suppressed) = policy::suppress::apply(&prog, diags, &outcome.evaluated);
     outcome.suppressed = suppressed;
     diag::sort(&mut diags);
-    Analysis { prog, decls, active, diags, rules: outcome, types }
+    Ok(Analysis { prog, decls, active, diags, rules: outcome, types })
 }
 
-fn evaluate_all(c: &mut Checker) {
+fn evaluate_all<E>(c: &mut Checker, stop: &dyn Fn() -> Result<(), E>) -> Result<(), E> {
     let prog = c.prog;
     for (mi, m) in prog.modules.iter().enumerate() {
         let mid = ModuleId(mi as u32);
@@ -120,10 +137,12 @@ fn evaluate_all(c: &mut Checker) {
     }
     for gid in 0..prog.groups.len() {
         for id in c.instances(gid) {
+            stop()?;
             let span = c.decls[id.0 as usize].name_span;
             c.record(id, span);
         }
     }
+    Ok(())
 }
 
 /// Every entry of an import's body must set a param of the imported module.

@@ -13,7 +13,7 @@ use crate::check::load::{Name, Program};
 use crate::check::types::{SchemaId, Ty};
 use crate::check::value::ModuleId;
 use crate::diag::Diagnostic;
-use crate::source::{FileId, Span};
+use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast::{self, ExprKind};
 use crate::world::World;
 use index::{DefKind, Index};
@@ -51,14 +51,31 @@ pub fn analyze_names(world: &dyn World, root: &Path) -> Workspace {
     }
 }
 
-/// Checks the stack rooted at `root` and indexes it.
+/// Checks the stack rooted at `root` (its index is built on first use).
 pub fn analyze(world: &dyn World, root: &Path, params: &[(String, String)]) -> Workspace {
-    let mut a = crate::check::check(world, root, params);
+    let Ok(ws) = analyze_until::<std::convert::Infallible>(world, root, params, &|| Ok(()), |_, _| {});
+    ws
+}
+
+/// [`analyze`] for the editor: hands the diagnostics (and the sources their spans point into)
+/// to `checked` as soon as the check ends, before the hover facts and inlay hints are computed,
+/// and stops with `stop`'s error at its first (see [`crate::check::check_until`]; asked again
+/// before the facts). A run that ends gives what [`analyze`] gives.
+pub fn analyze_until<E>(
+    world: &dyn World,
+    root: &Path,
+    params: &[(String, String)],
+    stop: &dyn Fn() -> Result<(), E>,
+    checked: impl FnOnce(&[Diagnostic], &SourceMap),
+) -> Result<Workspace, E> {
+    let mut a = crate::check::check_until(world, root, params, Default::default(), stop)?;
+    checked(&a.diags, &a.prog.sources);
+    stop()?;
     let (facts, pool_hints) = if a.has_errors() { Default::default() } else { facts(&a) };
     let mut types = std::mem::take(&mut a.types);
     types.sort_by_key(|t| (t.span.file.0, t.span.start, std::cmp::Reverse(t.span.end)));
     types.dedup_by_key(|t| t.span);
-    Workspace { diags: a.diags, types, prog: a.prog, index: OnceLock::new(), facts, pool_hints }
+    Ok(Workspace { diags: a.diags, types, prog: a.prog, index: OnceLock::new(), facts, pool_hints })
 }
 
 type BySpan = HashMap<(FileId, u32), String>;
