@@ -113,7 +113,7 @@ async def test_diagnostics_on_open_and_change(client: LanguageClient, tmp_path):
     cli = subprocess.run([BIN, "check", "--format", "json", str(tmp_path / "main.ai-stack")], capture_output=True, text=True)
     import json
     assert sorted(x["code"] for x in json.loads(cli.stdout)["diagnostics"]) == sorted(codes)
-    # fixing it clears the diagnostics (after the debounce)
+    # fixing it clears the diagnostics (the check of version 2)
     client.text_document_did_change(t.DidChangeTextDocumentParams(
         text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
         content_changes=[t.TextDocumentContentChangeWholeDocument(text=STACK)]))
