@@ -950,9 +950,10 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The module instance that declared `schema`: a file imported twice has two, each
+    /// with its own params, so the file alone does not say which.
     fn schema_module(&self, schema: SchemaId) -> ModuleId {
-        let span = self.prog.types.schema(schema).span;
-        self.prog.modules.iter().position(|m| m.file == span.file).map_or(self.prog.root, |i| ModuleId(i as u32))
+        self.prog.types.schema(schema).module
     }
 
     fn unknown_field(&mut self, schema_name: &str, schema: SchemaId, name: &ast::Ident) {
@@ -1455,6 +1456,29 @@ impl<'a> Checker<'a> {
         self.error(d);
     }
 
+    /// Whether the global `target` (found in `module`) is a value of enum `eid`, so that a
+    /// bare name where that enum is expected could mean it rather than the variant: a
+    /// `param` of that type or a `let` whose value is one of its variants. A declaration is
+    /// never a value of an enum type, nor are imports, schemas and enums; a `let` being
+    /// evaluated could only be meant through a cycle.
+    fn could_mean(&mut self, target: Name, module: ModuleId, eid: EnumId, use_span: Span) -> bool {
+        let prog = self.prog;
+        match target {
+            Name::Param(e) => {
+                let ast::Item::Param(p) = &prog.module(module).entries[e].item else { return false };
+                let ty = super::load::resolve_type(prog, module, &p.ty, &mut Vec::new());
+                enum_in(&ty) == Some(eid)
+            }
+            Name::Let(e) => {
+                if matches!(self.lets.get(&(module, e)), Some(Slot::Busy)) {
+                    return false;
+                }
+                matches!(self.let_value(module, e, use_span), Value::Enum(id, _, _) if id == eid)
+            }
+            Name::Decl(_) | Name::Import(_) | Name::Schema(_) | Name::Enum(_) => false,
+        }
+    }
+
     /// Resolves a bare name: local, enum variant (when an enum is expected), module name,
     /// prelude name, kind (a schema used as a value), or a signal namespace.
     fn eval_name(&mut self, name: &str, span: Span, cx: &mut Ctx, expect: Option<&Ty>) -> Value {
@@ -1465,17 +1489,18 @@ impl<'a> Checker<'a> {
         if let Some(eid) = expect.and_then(enum_in) {
             let def = self.prog.types.enum_(eid);
             if let Some(vi) = def.variant(name) {
-                if let Some((target, def_span, _)) = global {
-                    if !matches!(target, Name::Schema(_) | Name::Enum(_) | Name::Import(_)) {
-                        let ename = def.name.clone();
+                if let Some((target, def_span, module)) = global {
+                    if self.could_mean(target, module, eid, span) {
+                        let what = if matches!(target, Name::Param(_)) { "param" } else { "`let`" };
+                        let ename = self.prog.types.enum_(eid).name.clone();
                         self.error(
                             Diagnostic::error(
                                 codes::AMBIGUOUS_NAME,
                                 span,
-                                format!("`{name}` is both a variant of {ename} and a declaration"),
+                                format!("`{name}` is both a variant of {ename} and a {what} of that type"),
                             )
                             .with_label(def_span, "declared here")
-                            .with_help("rename the declaration so the variant is unambiguous"),
+                            .with_help(format!("rename the {what} so the variant is unambiguous")),
                         );
                         return Value::Unknown;
                     }

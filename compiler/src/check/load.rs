@@ -518,6 +518,7 @@ impl Loader<'_> {
                             template: s.template.as_ref().map(|t| t.0.clone()),
                             template_source: None,
                             std: self.prog.modules[mi].std,
+                            module: mid,
                         });
                         pending.push((mid, ei, Some(id), None));
                         (s.name.clone(), Name::Schema(id), s.span)
@@ -604,6 +605,7 @@ impl Loader<'_> {
                                 template: None,
                                 template_source: None,
                                 std: self.prog.modules[mid.0 as usize].std,
+                                module: mid,
                             });
                             pid
                         });

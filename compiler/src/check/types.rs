@@ -126,6 +126,8 @@ pub struct SchemaDef {
     pub template_source: Option<String>,
     /// Declared in the standard library.
     pub std: bool,
+    /// The module (one per import of a file) whose scope its defaults and constraints see.
+    pub module: super::value::ModuleId,
 }
 
 impl SchemaDef {

@@ -35,7 +35,7 @@ declare_codes! {
     UNKNOWN_FIELD = "E0210", "unknown field";
     MISSING_FIELD = "E0211", "required field missing";
     PARAM_VALUE = "E0212", "param has no usable value";
-    AMBIGUOUS_NAME = "E0213", "name is both a variant and a declaration";
+    AMBIGUOUS_NAME = "E0213", "name is both a variant and a param or let of its enum";
     UNKNOWN_TYPE = "E0214", "unknown type";
     DUPLICATE_KEY = "E0215", "duplicate instance key";
     TYPE_MISMATCH = "E0301", "type mismatch";
