@@ -873,13 +873,28 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let mut ccx = Ctx { module: schema_module, locals: locals.clone() };
-            // Errors inside a schema's own constraint belong to the schema, not to each
-            // instance; the schema's tests catch them, so they are not repeated here.
             let before = self.diags.len();
             let ok = self.eval(c, &mut ccx, Some(&Ty::Bool));
-            if def.std {
-                self.diags.truncate(before);
-            } else if !matches!(ok, Value::Bool(_) | Value::Unknown) {
+            if def.std && self.diags.len() > before {
+                // A standard-library constraint that cannot be evaluated on this value: the
+                // user cannot see or edit the stdlib, so the error is moved to the field they
+                // wrote, with the constraint and the evaluator's message beside it (never
+                // dropped; `std_schemas_check_clean` keeps the stdlib's own constraints sound).
+                let inner: Vec<Diagnostic> = self.diags.drain(before..).collect();
+                let src = prog.sources.get(c.span.file).map_or("", |f| f.slice(c.span)).to_string();
+                let shown = self.show(&field.value);
+                let first = &inner[0];
+                let d = Diagnostic::error(
+                    first.code,
+                    field.span,
+                    format!("`{}` = {} cannot be checked against `{}`: {}", fd.name, shown, src, first.message),
+                )
+                .with_label(c.span, format!("constraint of {} in the standard library", def.name))
+                .with_help(format!("change `{}`: the standard library cannot check this value", fd.name));
+                self.error(d);
+                continue;
+            }
+            if !matches!(ok, Value::Bool(_) | Value::Unknown) {
                 let t = self.ty_name(&self.type_of(&ok));
                 self.error(Diagnostic::error(
                     codes::TYPE_MISMATCH,
@@ -2248,5 +2263,63 @@ trait NameSpan {
 impl NameSpan for ast::Ident {
     fn name_span(&self) -> Span {
         self.span
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::MemoryWorld;
+    use std::path::Path;
+
+    /// The standard library's schemas pass the checks a user's schemas get (defaults of
+    /// their types, `where` constraints that evaluate to a bool for any value of the field's
+    /// type), so an error inside one of its constraints on a user's value is never the
+    /// stdlib's own mistake.
+    #[test]
+    fn std_schemas_check_clean() {
+        let world = MemoryWorld::default().with(
+            "/t/main.ai-stack",
+            "import \"std/aws\"\nstack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n",
+        );
+        let (prog, diags) = crate::check::load::load(&world, Path::new("/t/main.ai-stack"), &[]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let mut c = Checker::new(&prog);
+        let std: Vec<usize> = (0..prog.types.schemas.len()).filter(|i| prog.types.schemas[*i].std).collect();
+        assert!(std.len() > 20, "the stdlib's schemas are loaded: {}", std.len());
+        for i in std {
+            c.check_schema(SchemaId(i as u32));
+        }
+        let msgs: Vec<String> = c.diags.iter().map(|d| format!("{}: {}", d.code, d.message)).collect();
+        assert!(msgs.is_empty(), "{msgs:#?}");
+    }
+
+    /// An error while a standard-library constraint evaluates a user's value is reported at
+    /// the field the user wrote (the stdlib cannot be edited), never dropped. No constraint
+    /// of today's stdlib fails so on a value of its type (above), so the schema here is a
+    /// user's one marked as the stdlib's.
+    #[test]
+    fn std_constraint_errors_point_at_the_users_field() {
+        let src = "stack s { cloud = aws, region = \"us-east-1\", cluster = \"c\", namespace = \"n\" }\n\
+                   schema share { parts: int where 100 / parts >= 1 }\n\
+                   share a { parts = 0 }\n";
+        let world = MemoryWorld::default().with("/t/main.ai-stack", src);
+        let (mut prog, diags) = crate::check::load::load(&world, Path::new("/t/main.ai-stack"), &[]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let share = prog.types.schemas.iter().position(|d| d.name == "share").expect("schema share");
+        prog.types.schemas[share].std = true;
+        let mut c = Checker::new(&prog);
+        let Ok(()) = super::super::evaluate_all::<std::convert::Infallible>(&mut c, &|| Ok(()));
+        let errs: Vec<&Diagnostic> = c.diags.iter().filter(|d| d.code == codes::ARITHMETIC).collect();
+        assert_eq!(errs.len(), 1, "{:?}", c.diags);
+        let at = errs[0].primary.expect("located");
+        let text = prog.sources.get(at.file).map(|f| f.slice(at)).unwrap_or_default();
+        assert_eq!(text, "0", "at the user's value");
+        assert!(
+            errs[0].message.contains("`parts` = 0 cannot be checked against `100 / parts >= 1`"),
+            "{}",
+            errs[0].message
+        );
+        assert!(errs[0].message.contains("division by zero"), "{}", errs[0].message);
     }
 }

@@ -47,6 +47,17 @@ fn cond_of(r: &Record, name: &str) -> Option<Rc<Cond>> {
     }
 }
 
+/// The `slo` fields and the signal each one reads (`emit/k8s/observe.rs` renders them).
+const SLO_SIGNALS: [(&str, &str); 7] = [
+    ("p50_latency", "p50_latency"),
+    ("p95_latency", "p95_latency"),
+    ("p99_latency", "p99_latency"),
+    ("mean_latency", "mean_latency"),
+    ("time_to_first_token", "time_to_first_token"),
+    ("availability", "error_rate"),
+    ("error_rate", "error_rate"),
+];
+
 /// One condition of a service, where it was written and what it drives.
 struct Use {
     cond: Rc<Cond>,
@@ -125,6 +136,17 @@ impl StackView<'_> {
                 }
             }
         }
+        // Each objective of the service's `slo` reads the signal of its name (an alert and a
+        // rollout gate); `availability` is read through `error_rate`.
+        if let Some(slo) = field(svc, "slo").and_then(Value::as_record) {
+            for (f, signal) in SLO_SIGNALS {
+                if matches!(slo.get(f), None | Some(Value::None)) {
+                    continue;
+                }
+                let cond = Rc::new(Cond::Signal { namespace: "metric", name: signal.to_string() });
+                uses.push(Use { cond, at: span(slo, f, name_span), what: "the SLO" });
+            }
+        }
         for (_, m) in self.active_of("monitor") {
             if ref_of(field(&m, "target")) != Some(sid) {
                 continue;
@@ -181,8 +203,17 @@ impl StackView<'_> {
                 let d = Diagnostic::error(codes::ENGINE_SIGNAL, u.at, msg)
                     .with_label(span(svc, "engine", self.decl_span(sid)), format!("engine {engine}"))
                     .with_help(format!(
-                        "{engine} exports: {}",
-                        has.iter().map(|s| format!("metric.{s}")).collect::<Vec<_>>().join(", ")
+                        "{engine} exports: {}{}",
+                        has.iter().map(|s| format!("metric.{s}")).collect::<Vec<_>>().join(", "),
+                        if n.ends_with("_latency") && has.iter().any(|s| s == "mean_latency") {
+                            if u.what == "the SLO" {
+                                "; it has no latency histogram, so set `mean_latency` in the slo instead"
+                            } else {
+                                "; it has no latency histogram, so read `metric.mean_latency` instead"
+                            }
+                        } else {
+                            ""
+                        }
                     ));
                 self.error(d);
             }

@@ -424,6 +424,7 @@ pub fn lower(a: &Analysis) -> Stack {
                 p50_latency_s: opt_secs(p, "p50_latency"),
                 p95_latency_s: opt_secs(p, "p95_latency"),
                 p99_latency_s: opt_secs(p, "p99_latency"),
+                mean_latency_s: opt_secs(p, "mean_latency"),
                 time_to_first_token_s: opt_secs(p, "time_to_first_token"),
                 availability: p.get("availability").and_then(Value::as_f64),
                 error_rate: p.get("error_rate").and_then(Value::as_f64),

@@ -223,6 +223,7 @@ pub struct Slo {
     pub p50_latency_s: Option<f64>,
     pub p95_latency_s: Option<f64>,
     pub p99_latency_s: Option<f64>,
+    pub mean_latency_s: Option<f64>,
     pub time_to_first_token_s: Option<f64>,
     pub availability: Option<f64>,
     pub error_rate: Option<f64>,

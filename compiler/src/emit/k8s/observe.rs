@@ -91,6 +91,7 @@ pub fn emit(stack: &Stack, objs: &mut Vec<Obj>) {
             ("p50_latency", slo.p50_latency_s),
             ("p95_latency", slo.p95_latency_s),
             ("p99_latency", slo.p99_latency_s),
+            ("mean_latency", slo.mean_latency_s),
             ("time_to_first_token", slo.time_to_first_token_s),
         ] {
             if let Some(x) = v {
