@@ -47,16 +47,10 @@ fn cond_of(r: &Record, name: &str) -> Option<Rc<Cond>> {
     }
 }
 
-/// The `slo` fields and the signal each one reads (`emit/k8s/observe.rs` renders them).
-const SLO_SIGNALS: [(&str, &str); 7] = [
-    ("p50_latency", "p50_latency"),
-    ("p95_latency", "p95_latency"),
-    ("p99_latency", "p99_latency"),
-    ("mean_latency", "mean_latency"),
-    ("time_to_first_token", "time_to_first_token"),
-    ("availability", "error_rate"),
-    ("error_rate", "error_rate"),
-];
+/// The objectives of an `slo` (`emit/k8s/observe.rs` renders them); each reads the signal of
+/// its name, except `availability`, which reads `error_rate`.
+const SLO_FIELDS: [&str; 7] =
+    ["p50_latency", "p95_latency", "p99_latency", "mean_latency", "time_to_first_token", "availability", "error_rate"];
 
 /// One condition of a service, where it was written and what it drives.
 struct Use {
@@ -136,13 +130,13 @@ impl StackView<'_> {
                 }
             }
         }
-        // Each objective of the service's `slo` reads the signal of its name (an alert and a
-        // rollout gate); `availability` is read through `error_rate`.
+        // Each objective of the service's `slo` becomes an alert on its signal.
         if let Some(slo) = field(svc, "slo").and_then(Value::as_record) {
-            for (f, signal) in SLO_SIGNALS {
+            for f in SLO_FIELDS {
                 if matches!(slo.get(f), None | Some(Value::None)) {
                     continue;
                 }
+                let signal = if f == "availability" { "error_rate" } else { f };
                 let cond = Rc::new(Cond::Signal { namespace: "metric", name: signal.to_string() });
                 uses.push(Use { cond, at: span(slo, f, name_span), what: "the SLO" });
             }
